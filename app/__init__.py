@@ -1,0 +1,3 @@
+"""slo-engine: a real-time SLO engine on Kafka."""
+
+__version__ = "0.1.0"

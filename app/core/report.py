@@ -1,0 +1,90 @@
+"""Evaluation: from an SLO's objective and its window state to every figure.
+
+`evaluate` is the single place where the contract's per-SLO figures are put
+together; the replay CLI, the streaming worker and the API all call it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from app.core.budget import Budget, burn_rate, error_budget_ratio, period_budget, time_to_exhaustion_s
+from app.core.calendar import seconds
+from app.core.rules import DEFAULT_RULES, BurnRateRule, FiringRule, firing_rules
+from app.core.state import WindowState
+from app.core.status import DEFAULT_THRESHOLDS, StatusThresholds, slo_status
+from app.core.windows import US_PER_S, WINDOW_BY_NAME, WINDOW_NAMES
+from app.domain.enums import SLOStatus, TimePeriod
+
+
+@dataclass(frozen=True, slots=True)
+class Objective:
+    """What the engine needs to know of an SLO definition."""
+
+    slo_id: str
+    target_percentage: float
+    time_period: TimePeriod
+    rules: tuple[BurnRateRule, ...] = DEFAULT_RULES
+    thresholds: StatusThresholds = field(default=DEFAULT_THRESHOLDS)
+
+    @property
+    def budget_ratio(self) -> float:
+        return error_budget_ratio(self.target_percentage)
+
+
+@dataclass(frozen=True, slots=True)
+class SloReport:
+    slo_id: str
+    now_us: int
+    period_start_us: int
+    period_us: int
+    target_percentage: float
+    budget: Budget
+    burn_rates: dict[str, float]
+    firing: Sequence[FiringRule]
+    status: SLOStatus
+    time_to_exhaustion_s: float | None
+
+    @property
+    def burn_rate(self) -> float:
+        """The headline burn rate: the 1h window's."""
+        return self.burn_rates["1h"]
+
+    @property
+    def projected_exhaustion_us(self) -> int | None:
+        tte = self.time_to_exhaustion_s
+        return None if tte is None else self.now_us + round(tte * US_PER_S)
+
+
+def period_sums(objective: Objective, state: WindowState) -> tuple[int, int, int, int]:
+    """(good, total, period start, period length) of the SLO period at `state.now_us`."""
+    period = objective.time_period
+    rolling = period.rolling_window
+    if rolling is not None:
+        good, total = state.window(rolling)
+        length = WINDOW_BY_NAME[rolling].length_us
+        return good, total, state.now_us - length, length
+    cal = state.month if period is TimePeriod.CALENDAR_MONTH else state.quarter
+    good, total = state.month_sums() if period is TimePeriod.CALENDAR_MONTH else state.quarter_sums()
+    return good, total, cal.start_us, cal.length_us
+
+
+def evaluate(objective: Objective, state: WindowState) -> SloReport:
+    budget_ratio = objective.budget_ratio
+    burn_rates = {name: burn_rate(*state.window(name), budget_ratio) for name in WINDOW_NAMES}
+    good, total, start_us, period_us = period_sums(objective, state)
+    budget = period_budget(good, total, budget_ratio)
+    firing = firing_rules(objective.rules, period_us, burn_rates.__getitem__)
+    return SloReport(
+        slo_id=objective.slo_id,
+        now_us=state.now_us,
+        period_start_us=start_us,
+        period_us=period_us,
+        target_percentage=objective.target_percentage,
+        budget=budget,
+        burn_rates=burn_rates,
+        firing=firing,
+        status=slo_status(budget, firing, objective.thresholds),
+        time_to_exhaustion_s=time_to_exhaustion_s(budget, seconds(period_us), burn_rates["1h"]),
+    )

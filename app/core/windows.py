@@ -1,0 +1,90 @@
+"""The window catalogue: which rolling windows exist and how they are bucketed.
+
+Every rolling window of the contract (5m ... 30d) sits on one *tier*: a ring of
+equal-width time buckets. A tier serves several windows at once (the 1-minute
+tier serves 1h, 2h, 6h and 24h), so an event touches four rings, not nine.
+
+Bucket widths are no coarser than W/60 for every window W (the contract's
+resolution rule) and all divide one day, so at a day-aligned instant every
+window sum is exact, and calendar periods (which start at UTC midnight) align.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+US_PER_S = 1_000_000
+MINUTE_US = 60 * US_PER_S
+HOUR_US = 60 * MINUTE_US
+DAY_US = 24 * HOUR_US
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A rolling window `now - length < ts <= now`."""
+
+    name: str
+    length_us: int
+
+    @property
+    def length_s(self) -> float:
+        return self.length_us / US_PER_S
+
+
+W5M = Window("5m", 5 * MINUTE_US)
+W30M = Window("30m", 30 * MINUTE_US)
+W1H = Window("1h", HOUR_US)
+W2H = Window("2h", 2 * HOUR_US)
+W6H = Window("6h", 6 * HOUR_US)
+W24H = Window("24h", DAY_US)
+W3D = Window("3d", 3 * DAY_US)
+W7D = Window("7d", 7 * DAY_US)
+W30D = Window("30d", 30 * DAY_US)
+
+ROLLING_WINDOWS: tuple[Window, ...] = (W5M, W30M, W1H, W2H, W6H, W24H, W3D, W7D, W30D)
+WINDOW_BY_NAME: dict[str, Window] = {w.name: w for w in ROLLING_WINDOWS}
+WINDOW_NAMES: tuple[str, ...] = tuple(w.name for w in ROLLING_WINDOWS)
+LONGEST_ROLLING_US = W30D.length_us
+
+
+@dataclass(frozen=True, slots=True)
+class TierSpec:
+    """A ring of `n_buckets` buckets of `bucket_us` each, serving `windows`.
+
+    Bucket k holds the events with `(k-1)*bucket_us < ts <= k*bucket_us`, the
+    same half-open shape as the contract's windows.
+    """
+
+    bucket_us: int
+    n_buckets: int
+    windows: tuple[Window, ...]
+
+    def __post_init__(self) -> None:
+        for w in self.windows:
+            if w.length_us % self.bucket_us:
+                raise ValueError(f"window {w.name} is not a whole number of buckets")
+            if w.length_us > self.bucket_us * self.n_buckets:
+                raise ValueError(f"window {w.name} is longer than its ring")
+            if self.bucket_us * 60 > w.length_us:
+                raise ValueError(f"window {w.name}: buckets coarser than W/60")
+
+    def buckets_in(self, window: Window) -> int:
+        return window.length_us // self.bucket_us
+
+
+TIERS: tuple[TierSpec, ...] = (
+    TierSpec(5 * US_PER_S, 60, (W5M,)),
+    TierSpec(30 * US_PER_S, 60, (W30M,)),
+    TierSpec(MINUTE_US, 1440, (W1H, W2H, W6H, W24H)),
+    TierSpec(HOUR_US, 720, (W3D, W7D, W30D)),
+)
+
+# Where each window lives: window name -> (tier index, window index in tier).
+WINDOW_SLOT: dict[str, tuple[int, int]] = {
+    w.name: (ti, wi) for ti, tier in enumerate(TIERS) for wi, w in enumerate(tier.windows)
+}
+
+
+def parse_window(name: str) -> Window:
+    """The window called `name` ("5m" ... "30d"); KeyError if there is none."""
+    return WINDOW_BY_NAME[name]

@@ -1,0 +1,59 @@
+"""Loading SLO definitions: YAML/JSON documents with a top-level `slos:` list."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from app.domain.models import SLO
+from app.errors import InvalidDefinition
+
+
+def _field_path(prefix: str, loc: Iterable[int | str]) -> str:
+    path = prefix
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return path
+
+
+def parse_slo(data: Any, where: str = "slo") -> SLO:
+    """One SLO from plain data; InvalidDefinition names the first field at fault."""
+    try:
+        return SLO.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        slo_id = data.get("slo_id") if isinstance(data, dict) else None
+        raise InvalidDefinition(
+            _field_path(where, first["loc"]), first["msg"], slo_id if isinstance(slo_id, str) else None
+        ) from exc
+
+
+def parse_slos(document: Any) -> list[SLO]:
+    if not isinstance(document, dict) or not isinstance(document.get("slos"), list):
+        raise InvalidDefinition("slos", "expected a mapping with a list under 'slos'")
+    slos: list[SLO] = []
+    seen: set[str] = set()
+    for i, item in enumerate(document["slos"]):
+        slo = parse_slo(item, f"slos[{i}]")
+        if slo.slo_id in seen:
+            raise InvalidDefinition(f"slos[{i}].slo_id", "duplicate slo_id", slo.slo_id)
+        seen.add(slo.slo_id)
+        slos.append(slo)
+    return slos
+
+
+def load_slos(path: Path) -> list[SLO]:
+    """Read a definitions file (YAML, so JSON works too)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidDefinition(str(path), f"cannot read: {exc.strerror}") from exc
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InvalidDefinition(str(path), f"not valid YAML: {exc}") from exc
+    return parse_slos(document)

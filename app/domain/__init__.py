@@ -1,0 +1,1 @@
+"""Domain vocabulary: enums and pydantic models of the service spec. Pure."""

@@ -1,0 +1,194 @@
+"""SLI events: decoding raw bytes into validated events, or a reason why not.
+
+The fast path decodes with msgspec into a typed struct (type checks in C); only
+a message that fails it takes the slow path, which re-reads it generically to
+name the precise reason. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+import msgspec
+
+from app.core.calendar import to_us
+from app.errors import RejectedEvent
+
+# Per-event count ceiling: keeps every bucket sum far inside int64 (2**23 maximal
+# events in one bucket before overflow) while allowing a trillion events per interval.
+MAX_COUNT = 2**40
+# Timestamps outside [1970, 10000) cannot be real event times.
+MAX_TS_US = 253_402_300_800 * 1_000_000
+
+
+class RejectReason(StrEnum):
+    INVALID_JSON = "invalid_json"
+    NOT_AN_OBJECT = "not_an_object"
+    MISSING_FIELD = "missing_field"
+    INVALID_SLO_ID = "invalid_slo_id"
+    INVALID_EVENT_ID = "invalid_event_id"
+    NON_INTEGER_COUNT = "non_integer_count"
+    NEGATIVE_COUNT = "negative_count"
+    COUNT_OUT_OF_RANGE = "count_out_of_range"
+    GOOD_EXCEEDS_TOTAL = "good_exceeds_total"
+    INVALID_TIMESTAMP = "invalid_timestamp"
+    NON_FINITE_TIMESTAMP = "non_finite_timestamp"
+    UNKNOWN_SLO = "unknown_slo"
+    DISABLED_SLO = "disabled_slo"
+    TIMESTAMP_TOO_OLD = "timestamp_too_old"
+    TIMESTAMP_IN_FUTURE = "timestamp_in_future"
+
+
+def reject(reason: RejectReason, detail: str, field: str | None = None) -> RejectedEvent:
+    return RejectedEvent(reason.value, detail, field)
+
+
+@dataclass(frozen=True, slots=True)
+class SliEvent:
+    slo_id: str
+    ts_us: int
+    good: int
+    total: int
+    event_id: str | None = None
+
+
+class WireEvent(msgspec.Struct):
+    """The contract's JSON shape, type-checked by msgspec."""
+
+    slo_id: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    timestamp: str | int | float
+    good: Annotated[int, msgspec.Meta(ge=0, le=MAX_COUNT)]
+    total: Annotated[int, msgspec.Meta(ge=0, le=MAX_COUNT)]
+    event_id: str | None = None
+
+
+WIRE_DECODER = msgspec.json.Decoder(WireEvent)
+
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+
+
+def parse_rfc3339_us(text: str) -> int:
+    """Microseconds since the epoch of an RFC 3339 timestamp (offset required)."""
+    if not _RFC3339.match(text):
+        raise reject(RejectReason.INVALID_TIMESTAMP, f"not an RFC 3339 timestamp: {text[:64]!r}", "timestamp")
+    try:
+        dt = datetime.fromisoformat(text.upper().replace(" ", "T"))
+    except ValueError as exc:
+        raise reject(RejectReason.INVALID_TIMESTAMP, f"{text[:64]!r}: {exc}", "timestamp") from exc
+    return _in_range(to_us(dt))
+
+
+def epoch_seconds_us(value: float) -> int:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise reject(RejectReason.NON_FINITE_TIMESTAMP, f"timestamp is {value}", "timestamp")
+    return _in_range(value * 1_000_000 if isinstance(value, int) else round(value * 1_000_000))
+
+
+def _in_range(ts_us: int) -> int:
+    if not 0 <= ts_us < MAX_TS_US:
+        raise reject(RejectReason.INVALID_TIMESTAMP, "timestamp outside years 1970-9999", "timestamp")
+    return ts_us
+
+
+def timestamp_us(value: object) -> int:
+    if isinstance(value, str):
+        return parse_rfc3339_us(value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise reject(
+            RejectReason.INVALID_TIMESTAMP,
+            "timestamp must be an RFC 3339 string or epoch seconds",
+            "timestamp",
+        )
+    return epoch_seconds_us(value)
+
+
+class TimestampCache:
+    """Memoizes timestamp conversion: producers of many SLOs stamp the same instants."""
+
+    __slots__ = ("_cache", "_limit")
+
+    def __init__(self, limit: int = 200_000) -> None:
+        self._cache: dict[str | int | float, int] = {}
+        self._limit = limit
+
+    def __call__(self, value: str | int | float) -> int:
+        try:
+            return self._cache[value]
+        except KeyError:
+            pass
+        ts_us = timestamp_us(value)
+        if len(self._cache) >= self._limit:
+            self._cache.clear()
+        self._cache[value] = ts_us
+        return ts_us
+
+    def many(self, values: list[str | int | float]) -> tuple[list[int], dict[int, RejectedEvent]]:
+        """Convert a column; bad ones are reported by index (their slot holds 0)."""
+        get = self._cache.get
+        out = [get(v, -1) for v in values]
+        bad: dict[int, RejectedEvent] = {}
+        if -1 in out:
+            for i, ts_us in enumerate(out):
+                if ts_us == -1:
+                    try:
+                        out[i] = self(values[i])
+                    except RejectedEvent as exc:
+                        out[i] = 0
+                        bad[i] = exc
+        return out, bad
+
+
+def from_wire(wire: WireEvent, ts_of: TimestampCache) -> SliEvent:
+    """Finish validating a type-checked event: timestamp and good <= total."""
+    if wire.good > wire.total:
+        raise reject(RejectReason.GOOD_EXCEEDS_TOTAL, f"good {wire.good} > total {wire.total}", "good")
+    return SliEvent(wire.slo_id, ts_of(wire.timestamp), wire.good, wire.total, wire.event_id)
+
+
+def decode_event(raw: bytes, ts_of: TimestampCache) -> SliEvent:
+    """One message's bytes to a valid event; RejectedEvent with the reason otherwise."""
+    try:
+        wire = WIRE_DECODER.decode(raw)
+    except msgspec.DecodeError:
+        raise explain(raw) from None
+    return from_wire(wire, ts_of)
+
+
+def explain(raw: bytes) -> RejectedEvent:
+    """Name why `raw` is not a valid event (slow path, bad input only)."""
+    try:
+        obj: Any = json.loads(raw)  # stdlib: also reads NaN / Infinity, to name them
+    except (ValueError, RecursionError) as exc:
+        return reject(RejectReason.INVALID_JSON, f"not valid JSON: {exc}")
+    if not isinstance(obj, dict):
+        return reject(RejectReason.NOT_AN_OBJECT, f"expected a JSON object, got {type(obj).__name__}")
+    for name in ("slo_id", "timestamp", "good", "total"):
+        if name not in obj:
+            return reject(RejectReason.MISSING_FIELD, f"missing field {name!r}", name)
+    slo_id = obj["slo_id"]
+    if not isinstance(slo_id, str) or not 1 <= len(slo_id) <= 100:
+        return reject(RejectReason.INVALID_SLO_ID, "slo_id must be a string of 1-100 characters", "slo_id")
+    for name in ("good", "total"):
+        count = obj[name]
+        if isinstance(count, bool) or not isinstance(count, int):
+            return reject(
+                RejectReason.NON_INTEGER_COUNT, f"{name} must be an integer, got {count!r:.40}", name
+            )
+        if count < 0:
+            return reject(RejectReason.NEGATIVE_COUNT, f"{name} is negative ({count})", name)
+        if count > MAX_COUNT:
+            return reject(RejectReason.COUNT_OUT_OF_RANGE, f"{name} exceeds {MAX_COUNT}", name)
+    event_id = obj.get("event_id")
+    if event_id is not None and not isinstance(event_id, str):
+        return reject(RejectReason.INVALID_EVENT_ID, "event_id must be a string", "event_id")
+    try:
+        timestamp_us(obj["timestamp"])
+    except RejectedEvent as exc:
+        return exc
+    return reject(RejectReason.INVALID_JSON, "message does not match the SLI event schema")

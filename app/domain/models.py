@@ -1,0 +1,190 @@
+"""Pydantic models of the service spec: SLO definitions, status, budget, events."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from app.core.rules import DEFAULT_RULES, BurnRateRule
+from app.core.status import StatusThresholds
+from app.core.windows import WINDOW_NAMES
+from app.domain.enums import Severity, SLOStatus, SLOType, TimePeriod
+
+SloId = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$",
+        description="Unique id; letters, digits and . _ : - (it is a Kafka key and a URL segment).",
+    ),
+]
+WindowName = Literal["5m", "30m", "1h", "2h", "6h", "24h", "3d", "7d", "30d"]
+assert set(WindowName.__args__) == set(WINDOW_NAMES)  # type: ignore[attr-defined]
+
+
+class RuleSpec(BaseModel):
+    """A multiwindow burn-rate rule. Give `budget_fraction` (threshold derived from
+    the period, as the default policy does) or an explicit `burn_rate_threshold`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    severity: Severity
+    long_window: WindowName
+    short_window: WindowName
+    budget_fraction: float | None = Field(default=None, gt=0, le=1)
+    burn_rate_threshold: float | None = Field(default=None, gt=0, le=1e6)
+
+    @model_validator(mode="after")
+    def _one_threshold(self) -> RuleSpec:
+        if (self.budget_fraction is None) == (self.burn_rate_threshold is None):
+            raise ValueError("set exactly one of budget_fraction and burn_rate_threshold")
+        if WINDOW_NAMES.index(self.short_window) >= WINDOW_NAMES.index(self.long_window):
+            raise ValueError("short_window must be shorter than long_window")
+        return self
+
+    def to_core(self) -> BurnRateRule:
+        return BurnRateRule(
+            self.severity,
+            self.long_window,
+            self.short_window,
+            budget_fraction=self.budget_fraction,
+            burn_rate_threshold=self.burn_rate_threshold,
+        )
+
+
+class SLO(BaseModel):
+    """An SLO definition."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    slo_id: SloId
+    slo_name: str = Field(min_length=1, max_length=200)
+    service_name: str = Field(min_length=1, max_length=100)
+    slo_type: SLOType
+    target_percentage: float = Field(gt=0, lt=100, description="Objective, percent in (0, 100).")
+    time_period: TimePeriod
+    sli_query: str = Field(default="", max_length=4000, description="How producers compute the SLI.")
+    description: str = Field(default="", max_length=2000)
+    enabled: bool = True
+    critical_budget_ratio: float = Field(
+        default=0.10, ge=0, le=1, description="CRITICAL below this much budget remaining."
+    )
+    warning_budget_ratio: float = Field(
+        default=0.25, ge=0, le=1, description="WARNING below this much budget remaining."
+    )
+    burn_rate_rules: list[RuleSpec] | None = Field(
+        default=None, max_length=32, description="Replaces the default policy when given."
+    )
+
+    @field_validator("target_percentage")
+    @classmethod
+    def _finite(cls, v: float) -> float:
+        # gt/lt already exclude inf; NaN compares false with both and must be refused too.
+        if v != v:
+            raise ValueError("must be a number")
+        return v
+
+    @model_validator(mode="after")
+    def _thresholds_ordered(self) -> SLO:
+        if self.critical_budget_ratio > self.warning_budget_ratio:
+            raise ValueError("critical_budget_ratio must not exceed warning_budget_ratio")
+        return self
+
+    def rules(self) -> tuple[BurnRateRule, ...]:
+        if self.burn_rate_rules is None:
+            return DEFAULT_RULES
+        return tuple(r.to_core() for r in self.burn_rate_rules)
+
+    def thresholds(self) -> StatusThresholds:
+        return StatusThresholds(self.critical_budget_ratio, self.warning_budget_ratio)
+
+
+class FiringAlert(BaseModel):
+    name: str
+    severity: Severity
+    long_window: WindowName
+    short_window: WindowName
+    threshold: float
+    burn_rate_long: float
+    burn_rate_short: float
+
+
+class SLOStatusReport(BaseModel):
+    """The spec's `SLOStatus` model (renamed in Python: `SLOStatus` is the enum)."""
+
+    model_config = ConfigDict(title="SLOStatus")
+
+    slo_id: str
+    slo_name: str
+    service_name: str
+    current_sli: float | None = Field(description="Percent good over the SLO period; null = no data.")
+    target_sli: float
+    status: SLOStatus
+    error_budget_remaining: float = Field(description="Fraction of the budget left; may go negative.")
+    error_budget_consumed: float = Field(description="Fraction of the budget spent; may exceed 1.")
+    burn_rate: float = Field(description="Headline burn rate: the 1h window's.")
+    burn_rates: dict[str, float]
+    time_to_exhaustion_seconds: float | None
+    time_to_exhaustion: str | None
+    projected_exhaustion: datetime | None
+    total_budget: float = Field(description="Allowed bad events in the period.")
+    consumed_budget: int = Field(description="Bad events in the period.")
+    remaining_budget: float
+    firing_alerts: list[FiringAlert]
+    last_updated: datetime
+
+
+class ErrorBudget(BaseModel):
+    slo_id: str
+    time_period: TimePeriod
+    period_start: datetime
+    total_budget: float
+    consumed_budget: int
+    remaining_budget: float
+    error_budget_remaining: float
+    error_budget_consumed: float
+    burn_rate_1h: float
+    burn_rate_24h: float
+    time_to_exhaustion_seconds: float | None
+    projected_exhaustion: datetime | None
+    last_updated: datetime
+
+
+class SLIMetric(BaseModel):
+    """One history point: the counts of a bucket and the SLI they give."""
+
+    slo_id: str
+    timestamp: datetime = Field(description="End of the interval the point covers.")
+    interval_seconds: int
+    good_events: int
+    total_events: int
+    sli_value: float | None
+
+
+class SLOStatusUpdate(BaseModel):
+    slo_id: str
+    slo_name: str
+    service_name: str
+    slo_type: SLOType
+    target_percentage: float
+    current_sli: float | None
+    status: SLOStatus
+    error_budget_remaining: float
+    error_budget_consumed: float
+    burn_rate: float
+    time_to_exhaustion: float | None = Field(description="Seconds; null when nothing is burning.")
+    alert_triggered: bool
+    recommendations: list[str]
+
+
+class SLOStatusUpdatedEvent(BaseModel):
+    """The `slo_status_updated` event published for downstream consumers."""
+
+    event_type: Literal["slo_status_updated"] = "slo_status_updated"
+    event_id: str
+    timestamp: datetime
+    sequence: int = Field(ge=0, description="Per-SLO, strictly increasing; drop what you saw.")
+    slo_status_update: SLOStatusUpdate

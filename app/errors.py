@@ -1,0 +1,37 @@
+"""The project's one error root. Every error carries the data that explains it."""
+
+from __future__ import annotations
+
+
+class SloEngineError(Exception):
+    """Root of every error this package raises on purpose."""
+
+
+class InvalidDefinition(SloEngineError):
+    """An SLO definition was refused; `field` names the part at fault."""
+
+    def __init__(self, field: str, reason: str, slo_id: str | None = None) -> None:
+        self.field = field
+        self.reason = reason
+        self.slo_id = slo_id
+        where = f"SLO {slo_id!r}: " if slo_id else ""
+        super().__init__(f"{where}{field}: {reason}")
+
+
+class RejectedEvent(SloEngineError):
+    """An SLI event was not applied. `reason` is a stable code (see RejectReason)."""
+
+    def __init__(self, reason: str, detail: str, field: str | None = None) -> None:
+        self.reason = reason
+        self.detail = detail
+        self.field = field
+        super().__init__(f"{reason}: {detail}")
+
+
+class UsageError(SloEngineError):
+    """Arguments or files a command cannot work with."""
+
+    def __init__(self, argument: str, reason: str) -> None:
+        self.argument = argument
+        self.reason = reason
+        super().__init__(f"{argument}: {reason}")
