@@ -1,26 +1,20 @@
 """Batch decoding of newline-delimited SLI events into columns (replay, backfill).
 
-msgspec decodes a whole chunk of lines in one call; a chunk that holds a bad
-line is decoded again line by line so every bad line gets its number and
-reason. Pure: the caller reads the bytes.
+msgspec decodes a whole chunk of lines in one call; a chunk that holds a line
+it cannot type-check is decoded again line by line so that every bad line
+gets its number and reason. Checks that need values (timestamps, good <=
+total) run once over whole columns. Pure: the caller reads the bytes.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import msgspec
 import numpy as np
 
 from app.core.ring import Int64Array
-from app.domain.events import (
-    WIRE_DECODER,
-    RejectReason,
-    TimestampCache,
-    WireEvent,
-    explain,
-    reject,
-)
+from app.domain.events import WIRE_DECODER, RejectReason, TimestampCache, WireEvent, explain
 
 CHUNK_BYTES = 1 << 20
 
@@ -32,58 +26,94 @@ class Rejection:
     detail: str
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Columns:
-    """Decoded, schema-valid events in input order."""
+    """Valid events in input order, one array (or list) per field."""
 
-    line_no: list[int] = field(default_factory=list)
-    slo_id: list[str] = field(default_factory=list)
-    ts_us: list[int] = field(default_factory=list)
-    good: list[int] = field(default_factory=list)
-    total: list[int] = field(default_factory=list)
-
-    def arrays(self) -> tuple[Int64Array, Int64Array, Int64Array, Int64Array]:
-        return (
-            np.asarray(self.line_no, dtype=np.int64),
-            np.asarray(self.ts_us, dtype=np.int64),
-            np.asarray(self.good, dtype=np.int64),
-            np.asarray(self.total, dtype=np.int64),
-        )
+    line_no: Int64Array
+    slo_id: list[str]
+    ts_us: Int64Array
+    good: Int64Array
+    total: Int64Array
 
 
-def _chunks(data: bytes) -> list[tuple[int, bytes]]:
-    """Split at newlines into pieces of about CHUNK_BYTES, with each piece's first line number."""
-    out: list[tuple[int, bytes]] = []
+class _Builder:
+    """Accumulates type-checked events chunk by chunk."""
+
+    def __init__(self, ts_of: TimestampCache) -> None:
+        self.ts_of = ts_of
+        self.line_no: list[int] = []
+        self.slo_id: list[str] = []
+        self.ts_us: list[int] = []
+        self.good: list[int] = []
+        self.total: list[int] = []
+        self.rejections: list[Rejection] = []
+
+    def extend(self, line_nos: range | list[int], wires: list[WireEvent]) -> None:
+        stamps = [w.timestamp for w in wires]
+        ts_us, bad = self.ts_of.many(stamps)
+        if bad:
+            keep = [i for i in range(len(wires)) if i not in bad]
+            for i, exc in bad.items():
+                self.rejections.append(Rejection(line_nos[i], exc.reason, exc.detail))
+            wires = [wires[i] for i in keep]
+            line_nos = [line_nos[i] for i in keep]
+            ts_us = [ts_us[i] for i in keep]
+        self.line_no.extend(line_nos)
+        self.slo_id.extend([w.slo_id for w in wires])
+        self.ts_us.extend(ts_us)
+        self.good.extend([w.good for w in wires])
+        self.total.extend([w.total for w in wires])
+
+    def finish(self) -> tuple[Columns, list[Rejection]]:
+        line_no = np.asarray(self.line_no, dtype=np.int64)
+        ts_us = np.asarray(self.ts_us, dtype=np.int64)
+        good = np.asarray(self.good, dtype=np.int64)
+        total = np.asarray(self.total, dtype=np.int64)
+        slo_id = self.slo_id
+        over = good > total
+        if over.any():
+            for i in np.flatnonzero(over).tolist():
+                detail = f"good {good[i]} > total {total[i]}"
+                self.rejections.append(Rejection(int(line_no[i]), RejectReason.GOOD_EXCEEDS_TOTAL, detail))
+            keep = ~over
+            slo_id = [s for s, k in zip(slo_id, keep.tolist(), strict=True) if k]
+            line_no, ts_us, good, total = line_no[keep], ts_us[keep], good[keep], total[keep]
+        self.rejections.sort(key=lambda r: r.line_no)
+        return Columns(line_no, slo_id, ts_us, good, total), self.rejections
+
+
+def _chunks(data: bytes) -> list[tuple[int, int, bytes]]:
+    """Pieces of about CHUNK_BYTES ending at a newline: (first line number, lines, bytes)."""
+    out: list[tuple[int, int, bytes]] = []
     start, line_no = 0, 1
     while start < len(data):
         end = data.find(b"\n", start + CHUNK_BYTES)
         end = len(data) if end < 0 else end + 1
         piece = data[start:end]
-        out.append((line_no, piece))
-        line_no += piece.count(b"\n")
+        newlines = piece.count(b"\n")
+        out.append((line_no, newlines + (not piece.endswith(b"\n")), piece))
+        line_no += newlines
         start = end
     return out
 
 
 def decode_lines(data: bytes, ts_of: TimestampCache | None = None) -> tuple[Columns, list[Rejection]]:
-    ts_of = ts_of or TimestampCache()
-    cols, rejections = Columns(), list[Rejection]()
-    for first_line, piece in _chunks(data):
-        n_lines = piece.count(b"\n") + (0 if piece.endswith(b"\n") else 1)
+    """Valid events as columns, and a Rejection (1-based line, reason) for every bad line."""
+    builder = _Builder(ts_of or TimestampCache())
+    for first_line, n_lines, piece in _chunks(data):
         try:
             wires: list[WireEvent] | None = WIRE_DECODER.decode_lines(piece)
         except msgspec.DecodeError:
             wires = None
         if wires is not None and len(wires) == n_lines:
-            _extend(cols, rejections, range(first_line, first_line + n_lines), wires, ts_of)
+            builder.extend(range(first_line, first_line + n_lines), wires)
         else:
-            _line_by_line(cols, rejections, first_line, piece, ts_of)
-    return cols, rejections
+            _line_by_line(builder, first_line, piece)
+    return builder.finish()
 
 
-def _line_by_line(
-    cols: Columns, rejections: list[Rejection], first_line: int, piece: bytes, ts_of: TimestampCache
-) -> None:
+def _line_by_line(builder: _Builder, first_line: int, piece: bytes) -> None:
     line_nos, wires = [], []
     for i, line in enumerate(piece.split(b"\n")):
         if not line.strip():
@@ -93,40 +123,5 @@ def _line_by_line(
             line_nos.append(first_line + i)
         except msgspec.DecodeError:
             exc = explain(line)
-            rejections.append(Rejection(first_line + i, exc.reason, exc.detail))
-    _extend(cols, rejections, line_nos, wires, ts_of)
-
-
-def _extend(
-    cols: Columns,
-    rejections: list[Rejection],
-    line_nos: range | list[int],
-    wires: list[WireEvent],
-    ts_of: TimestampCache,
-) -> None:
-    """Append type-checked events, rejecting bad timestamps and good > total."""
-    slo_ids = [w.slo_id for w in wires]
-    stamps = [w.timestamp for w in wires]
-    goods = [w.good for w in wires]
-    totals = [w.total for w in wires]
-    ts_us, bad = ts_of.many(stamps)
-    for i in np.flatnonzero(np.asarray(goods, dtype=np.int64) > np.asarray(totals, dtype=np.int64)).tolist():
-        bad.setdefault(
-            i, reject(RejectReason.GOOD_EXCEEDS_TOTAL, f"good {goods[i]} > total {totals[i]}", "good")
-        )
-    if not bad:
-        cols.line_no.extend(line_nos)
-        cols.slo_id.extend(slo_ids)
-        cols.ts_us.extend(ts_us)
-        cols.good.extend(goods)
-        cols.total.extend(totals)
-        return
-    for i in range(len(wires)):
-        if i in bad:
-            rejections.append(Rejection(line_nos[i], bad[i].reason, bad[i].detail))
-            continue
-        cols.line_no.append(line_nos[i])
-        cols.slo_id.append(slo_ids[i])
-        cols.ts_us.append(ts_us[i])
-        cols.good.append(goods[i])
-        cols.total.append(totals[i])
+            builder.rejections.append(Rejection(first_line + i, exc.reason, exc.detail))
+    builder.extend(line_nos, wires)

@@ -24,6 +24,13 @@ from app.engine import SloEngine
 from app.ingest import Rejection, decode_lines
 
 
+class _Positions(dict[str, int]):
+    """slo_id -> index in the definitions; -1 for an unknown id."""
+
+    def __missing__(self, slo_id: str) -> int:
+        return -1
+
+
 @dataclass(slots=True)
 class Prepared:
     """Accepted events (in input order) and every rejection, decided at `now_us`."""
@@ -45,9 +52,9 @@ def prepare(
     max_skew_us: int = DEFAULT_MAX_SKEW_US,
 ) -> Prepared:
     cols, rejections = decode_lines(data)
-    line_no, ts_us, good, total = cols.arrays()
-    position = {slo.slo_id: i for i, slo in enumerate(slos)}
-    idx = np.asarray([position.get(s, -1) for s in cols.slo_id], dtype=np.int64)
+    line_no, ts_us, good, total = cols.line_no, cols.ts_us, cols.good, cols.total
+    position = _Positions((slo.slo_id, i) for i, slo in enumerate(slos))
+    idx = np.fromiter(map(position.__getitem__, cols.slo_id), dtype=np.int64, count=len(cols.slo_id))
     enabled = np.asarray([slo.enabled for slo in slos] + [False], dtype=bool)
     unknown = idx < 0
     disabled = ~unknown & ~enabled[idx]

@@ -58,8 +58,9 @@ class SliEvent:
     event_id: str | None = None
 
 
-class WireEvent(msgspec.Struct):
-    """The contract's JSON shape, type-checked by msgspec."""
+class WireEvent(msgspec.Struct, gc=False):
+    """The contract's JSON shape, type-checked by msgspec (gc=False: it holds no
+    containers, so the collector need not track millions of them)."""
 
     slo_id: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
     timestamp: str | int | float
@@ -108,40 +109,56 @@ def timestamp_us(value: object) -> int:
     return epoch_seconds_us(value)
 
 
+_BAD_TS = -1  # marks a value that failed conversion (valid timestamps are >= 0)
+
+
+class _StampTable(dict[str | int | float, int]):
+    """value -> microseconds; a miss converts once (C-speed hits, Python only on misses)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.errors: dict[str | int | float, RejectedEvent] = {}
+
+    def __missing__(self, value: str | int | float) -> int:
+        try:
+            ts_us = timestamp_us(value)
+        except RejectedEvent as exc:
+            self.errors[value] = exc
+            ts_us = _BAD_TS
+        self[value] = ts_us
+        return ts_us
+
+
 class TimestampCache:
     """Memoizes timestamp conversion: producers of many SLOs stamp the same instants."""
 
-    __slots__ = ("_cache", "_limit")
+    __slots__ = ("_limit", "_table")
 
     def __init__(self, limit: int = 200_000) -> None:
-        self._cache: dict[str | int | float, int] = {}
+        self._table = _StampTable()
         self._limit = limit
 
+    def _trim(self) -> None:
+        if len(self._table) > self._limit:
+            self._table = _StampTable()
+
     def __call__(self, value: str | int | float) -> int:
-        try:
-            return self._cache[value]
-        except KeyError:
-            pass
-        ts_us = timestamp_us(value)
-        if len(self._cache) >= self._limit:
-            self._cache.clear()
-        self._cache[value] = ts_us
+        """Microseconds of one timestamp; RejectedEvent if it is not one."""
+        self._trim()
+        ts_us = self._table[value]
+        if ts_us == _BAD_TS:
+            raise self._table.errors[value]
         return ts_us
 
     def many(self, values: list[str | int | float]) -> tuple[list[int], dict[int, RejectedEvent]]:
-        """Convert a column; bad ones are reported by index (their slot holds 0)."""
-        get = self._cache.get
-        out = [get(v, -1) for v in values]
-        bad: dict[int, RejectedEvent] = {}
-        if -1 in out:
-            for i, ts_us in enumerate(out):
-                if ts_us == -1:
-                    try:
-                        out[i] = self(values[i])
-                    except RejectedEvent as exc:
-                        out[i] = 0
-                        bad[i] = exc
-        return out, bad
+        """Convert a column; bad ones are reported by index (their slot holds -1)."""
+        self._trim()
+        table = self._table
+        out = [table[v] for v in values]
+        if _BAD_TS not in out:
+            return out, {}
+        errors = table.errors
+        return out, {i: errors[values[i]] for i, ts_us in enumerate(out) if ts_us == _BAD_TS}
 
 
 def from_wire(wire: WireEvent, ts_of: TimestampCache) -> SliEvent:
