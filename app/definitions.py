@@ -13,7 +13,7 @@ from app.domain.models import SLO
 from app.errors import InvalidDefinition
 
 
-def _field_path(prefix: str, loc: Iterable[int | str]) -> str:
+def field_path(prefix: str, loc: Iterable[int | str]) -> str:
     path = prefix
     for part in loc:
         path += f"[{part}]" if isinstance(part, int) else f".{part}"
@@ -28,7 +28,7 @@ def parse_slo(data: Any, where: str = "slo") -> SLO:
         first = exc.errors()[0]
         slo_id = data.get("slo_id") if isinstance(data, dict) else None
         raise InvalidDefinition(
-            _field_path(where, first["loc"]), first["msg"], slo_id if isinstance(slo_id, str) else None
+            field_path(where, first["loc"]), first["msg"], slo_id if isinstance(slo_id, str) else None
         ) from exc
 
 
@@ -48,12 +48,16 @@ def parse_slos(document: Any) -> list[SLO]:
 
 def load_slos(path: Path) -> list[SLO]:
     """Read a definitions file (YAML, so JSON works too)."""
+    return parse_slos(read_yaml(path))
+
+
+def read_yaml(path: Path) -> Any:
+    """A YAML (or JSON) document from a file; InvalidDefinition when unreadable."""
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as exc:
         raise InvalidDefinition(str(path), f"cannot read: {exc.strerror}") from exc
     try:
-        document = yaml.safe_load(text)
+        return yaml.safe_load(raw)  # bytes: YAML checks the encoding itself
     except yaml.YAMLError as exc:
         raise InvalidDefinition(str(path), f"not valid YAML: {exc}") from exc
-    return parse_slos(document)

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import msgspec
 import numpy as np
 
 from app.core.ring import Int64Array
-from app.domain.events import WIRE_DECODER, RejectReason, TimestampCache, WireEvent, explain
+from app.domain.events import DECODE_ERRORS, WIRE_DECODER, RejectReason, TimestampCache, WireEvent, explain
 
 CHUNK_BYTES = 1 << 20
 
@@ -98,15 +97,26 @@ def _chunks(data: bytes) -> list[tuple[int, int, bytes]]:
     return out
 
 
+def _one_object_per_line(piece: bytes, n_lines: int) -> bool:
+    """True when every line starts with `{` and ends with `}`.
+
+    JSON strings cannot hold a raw newline, so then no value spans two lines
+    and each line holds at least one whole object; with as many values as
+    lines, each line holds exactly one. (Anything else takes the slow path.)"""
+    starts = piece.count(b"\n{") + piece.startswith(b"{") - piece.endswith(b"\n{")
+    ends = piece.count(b"}\n") + piece.endswith(b"}")
+    return starts == n_lines and ends == n_lines
+
+
 def decode_lines(data: bytes, ts_of: TimestampCache | None = None) -> tuple[Columns, list[Rejection]]:
     """Valid events as columns, and a Rejection (1-based line, reason) for every bad line."""
     builder = _Builder(ts_of or TimestampCache())
     for first_line, n_lines, piece in _chunks(data):
         try:
             wires: list[WireEvent] | None = WIRE_DECODER.decode_lines(piece)
-        except msgspec.DecodeError:
+        except DECODE_ERRORS:
             wires = None
-        if wires is not None and len(wires) == n_lines:
+        if wires is not None and len(wires) == n_lines and _one_object_per_line(piece, n_lines):
             builder.extend(range(first_line, first_line + n_lines), wires)
         else:
             _line_by_line(builder, first_line, piece)
@@ -121,7 +131,7 @@ def _line_by_line(builder: _Builder, first_line: int, piece: bytes) -> None:
         try:
             wires.append(WIRE_DECODER.decode(line))
             line_nos.append(first_line + i)
-        except msgspec.DecodeError:
+        except DECODE_ERRORS:
             exc = explain(line)
             builder.rejections.append(Rejection(first_line + i, exc.reason, exc.detail))
     builder.extend(line_nos, wires)

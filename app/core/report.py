@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from app.core.budget import Budget, burn_rate, error_budget_ratio, period_budget, time_to_exhaustion_s
+from app.core.budget import Budget, BudgetRatio, burn_rate, period_budget, time_to_exhaustion_s
 from app.core.calendar import seconds
 from app.core.rules import DEFAULT_RULES, BurnRateRule, FiringRule, firing_rules
 from app.core.state import WindowState
@@ -27,10 +27,10 @@ class Objective:
     time_period: TimePeriod
     rules: tuple[BurnRateRule, ...] = DEFAULT_RULES
     thresholds: StatusThresholds = field(default=DEFAULT_THRESHOLDS)
+    budget_ratio: BudgetRatio = field(init=False)
 
-    @property
-    def budget_ratio(self) -> float:
-        return error_budget_ratio(self.target_percentage)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "budget_ratio", BudgetRatio.of(self.target_percentage))
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +75,7 @@ def evaluate(objective: Objective, state: WindowState) -> SloReport:
     burn_rates = {name: burn_rate(*state.window(name), budget_ratio) for name in WINDOW_NAMES}
     good, total, start_us, period_us = period_sums(objective, state)
     budget = period_budget(good, total, budget_ratio)
-    firing = firing_rules(objective.rules, period_us, burn_rates.__getitem__)
+    firing = firing_rules(objective.rules, period_us, burn_rates, state.window, budget_ratio)
     return SloReport(
         slo_id=objective.slo_id,
         now_us=state.now_us,

@@ -10,9 +10,12 @@ the incident ends. With a 30-day period the defaults give the workbook's 14.4,
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from fractions import Fraction
 
+from app.core.budget import BudgetRatio
+from app.core.exact import decimal, greater
 from app.core.windows import WINDOW_BY_NAME
 from app.domain.enums import Severity
 
@@ -52,6 +55,12 @@ class BurnRateRule:
         assert self.budget_fraction is not None
         return self.budget_fraction * period_us / self.long_us
 
+    def exact_threshold(self, period_us: int) -> Fraction:
+        if self.burn_rate_threshold is not None:
+            return decimal(self.burn_rate_threshold)
+        assert self.budget_fraction is not None
+        return decimal(self.budget_fraction) * Fraction(period_us, self.long_us)
+
 
 DEFAULT_RULES: tuple[BurnRateRule, ...] = (
     BurnRateRule(Severity.PAGE, "1h", "5m", budget_fraction=0.02),
@@ -73,21 +82,41 @@ class FiringRule:
         return self.rule.severity
 
 
+def burns_above(
+    rule: BurnRateRule,
+    period_us: int,
+    window: str,
+    burn: float,
+    counts: tuple[int, int],
+    budget_ratio: BudgetRatio,
+) -> bool:
+    """`burn_rate(window) > threshold`, exact at the boundary."""
+    threshold = rule.threshold(period_us)
+
+    def exact() -> bool:
+        good, total = counts
+        limit = rule.exact_threshold(period_us) * budget_ratio.exact * total
+        return total > 0 and total - good > limit
+
+    return greater(burn, threshold, exact)
+
+
 def firing_rules(
     rules: Iterable[BurnRateRule],
     period_us: int,
-    burn_rate_of: Callable[[str], float],
+    burn_rates: Mapping[str, float],
+    window_counts: Callable[[str], tuple[int, int]],
+    budget_ratio: BudgetRatio,
 ) -> list[FiringRule]:
     """The rules whose long AND short burn rates both exceed their threshold."""
     firing = []
     for rule in rules:
         if not rule.applies_to(period_us):
             continue
-        threshold = rule.threshold(period_us)
-        long_rate = burn_rate_of(rule.long_window)
-        if long_rate <= threshold:
-            continue
-        short_rate = burn_rate_of(rule.short_window)
-        if short_rate > threshold:
-            firing.append(FiringRule(rule, threshold, long_rate, short_rate))
+        long_w, short_w = rule.long_window, rule.short_window
+        if burns_above(rule, period_us, long_w, burn_rates[long_w], window_counts(long_w), budget_ratio) and (
+            burns_above(rule, period_us, short_w, burn_rates[short_w], window_counts(short_w), budget_ratio)
+        ):
+            threshold = rule.threshold(period_us)
+            firing.append(FiringRule(rule, threshold, burn_rates[long_w], burn_rates[short_w]))
     return firing

@@ -28,10 +28,9 @@ def slo_status(
 ) -> SLOStatus:
     if budget.exhausted:
         return SLOStatus.EXHAUSTED
-    remaining = budget.remaining_ratio
     severities = {f.severity for f in firing}
-    if remaining < thresholds.critical_remaining_ratio or Severity.PAGE in severities:
+    if budget.remaining_below(thresholds.critical_remaining_ratio) or Severity.PAGE in severities:
         return SLOStatus.CRITICAL
-    if remaining < thresholds.warning_remaining_ratio or Severity.TICKET in severities:
+    if budget.remaining_below(thresholds.warning_remaining_ratio) or Severity.TICKET in severities:
         return SLOStatus.WARNING
     return SLOStatus.HEALTHY

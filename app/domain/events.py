@@ -70,6 +70,8 @@ class WireEvent(msgspec.Struct, gc=False):
 
 
 WIRE_DECODER = msgspec.json.Decoder(WireEvent)
+# What msgspec raises for bytes that are not a valid event (bad UTF-8 included).
+DECODE_ERRORS = (msgspec.DecodeError, UnicodeDecodeError)
 
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 
@@ -172,7 +174,7 @@ def decode_event(raw: bytes, ts_of: TimestampCache) -> SliEvent:
     """One message's bytes to a valid event; RejectedEvent with the reason otherwise."""
     try:
         wire = WIRE_DECODER.decode(raw)
-    except msgspec.DecodeError:
+    except DECODE_ERRORS:
         raise explain(raw) from None
     return from_wire(wire, ts_of)
 

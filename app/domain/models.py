@@ -79,6 +79,13 @@ class SLO(BaseModel):
         default=None, max_length=32, description="Replaces the default policy when given."
     )
 
+    @field_validator("target_percentage", mode="before")
+    @classmethod
+    def _not_bool(cls, v: object) -> object:
+        if isinstance(v, bool):
+            raise ValueError("must be a number, not a boolean")
+        return v
+
     @field_validator("target_percentage")
     @classmethod
     def _finite(cls, v: float) -> float:

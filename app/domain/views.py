@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from app.core.calendar import to_datetime
 from app.core.report import Objective, SloReport
+from app.domain.events import MAX_TS_US
 from app.domain.models import SLO, ErrorBudget, FiringAlert, SLOStatusReport
 
 _UNITS = (("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1))
@@ -24,6 +27,11 @@ def format_duration(seconds: float | None) -> str | None:
                     text += f" {minor}{next_unit}"
             return text
     raise AssertionError("unreachable: the last unit is one second")
+
+
+def _instant(ts_us: int | None) -> datetime | None:
+    """A datetime, or None for an instant past what datetimes hold (year 9999)."""
+    return None if ts_us is None or ts_us >= MAX_TS_US else to_datetime(ts_us)
 
 
 def objective_of(slo: SLO) -> Objective:
@@ -67,7 +75,7 @@ def status_report(slo: SLO, report: SloReport) -> SLOStatusReport:
         burn_rates=report.burn_rates,
         time_to_exhaustion_seconds=report.time_to_exhaustion_s,
         time_to_exhaustion=format_duration(report.time_to_exhaustion_s),
-        projected_exhaustion=None if projected is None else to_datetime(projected),
+        projected_exhaustion=_instant(projected),
         total_budget=budget.allowed_bad_events,
         consumed_budget=budget.bad_events,
         remaining_budget=budget.remaining_bad_events,
@@ -91,6 +99,6 @@ def error_budget(slo: SLO, report: SloReport) -> ErrorBudget:
         burn_rate_1h=report.burn_rates["1h"],
         burn_rate_24h=report.burn_rates["24h"],
         time_to_exhaustion_seconds=report.time_to_exhaustion_s,
-        projected_exhaustion=None if projected is None else to_datetime(projected),
+        projected_exhaustion=_instant(projected),
         last_updated=to_datetime(report.now_us),
     )

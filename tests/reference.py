@@ -1,0 +1,323 @@
+"""Brute-force reference implementation of /work/shared/slo-semantics.md.
+
+Written from the contract only: it scans every event for every figure and
+computes in exact rational arithmetic (fractions.Fraction), so the tests can
+compare the engine with what the definitions say, not with a re-derivation of
+the engine's own code. It imports only the domain enums and the SLO model
+from the app (to read definitions), never app.core.
+
+Conventions:
+- time is integer microseconds since the Unix epoch;
+- a float given by the user (target_percentage, budget fractions, status
+  thresholds) is read as the decimal number its repr shows (99.9 -> 999/10),
+  i.e. the number the user wrote, not its binary approximation;
+- ratios are exact Fractions; `as_float` converts for comparisons.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from fractions import Fraction
+
+from app.domain.enums import Severity, SLOStatus, TimePeriod
+from app.domain.models import SLO
+
+US = 1_000_000
+MINUTE = 60 * US
+HOUR = 60 * MINUTE
+DAY = 24 * HOUR
+
+# The contract's rolling windows.
+WINDOWS: dict[str, int] = {
+    "5m": 5 * MINUTE,
+    "30m": 30 * MINUTE,
+    "1h": HOUR,
+    "2h": 2 * HOUR,
+    "6h": 6 * HOUR,
+    "24h": DAY,
+    "3d": 3 * DAY,
+    "7d": 7 * DAY,
+    "30d": 30 * DAY,
+}
+
+PERIOD_WINDOW: dict[TimePeriod, str] = {
+    TimePeriod.ROLLING_1H: "1h",
+    TimePeriod.ROLLING_24H: "24h",
+    TimePeriod.ROLLING_7D: "7d",
+    TimePeriod.ROLLING_30D: "30d",
+}
+
+RETENTION = 30 * DAY
+MAX_SKEW = 5 * MINUTE
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def dec(x: float | int) -> Fraction:
+    """The decimal number a user-written float stands for (99.9 -> 999/10)."""
+    return Fraction(repr(float(x))) if isinstance(x, float) else Fraction(x)
+
+
+def us_of(dt: datetime) -> int:
+    delta = dt - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * US + delta.microseconds
+
+
+def dt_of(ts_us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=ts_us)
+
+
+def month_bounds(now_us: int) -> tuple[int, int]:
+    """[start, end) of the UTC calendar month holding now."""
+    d = dt_of(now_us)
+    start = datetime(d.year, d.month, 1, tzinfo=UTC)
+    end = datetime(d.year + (d.month == 12), d.month % 12 + 1, 1, tzinfo=UTC)
+    return us_of(start), us_of(end)
+
+
+def quarter_bounds(now_us: int) -> tuple[int, int]:
+    """[start, end) of the UTC calendar quarter holding now (Jan/Apr/Jul/Oct 1st)."""
+    d = dt_of(now_us)
+    first = {1: 1, 2: 1, 3: 1, 4: 4, 5: 4, 6: 4, 7: 7, 8: 7, 9: 7, 10: 10, 11: 10, 12: 10}[d.month]
+    start = datetime(d.year, first, 1, tzinfo=UTC)
+    end = (
+        datetime(d.year + 1, 1, 1, tzinfo=UTC) if first == 10 else datetime(d.year, first + 3, 1, tzinfo=UTC)
+    )
+    return us_of(start), us_of(end)
+
+
+@dataclass(frozen=True)
+class Event:
+    slo_id: str
+    ts_us: int
+    good: int
+    total: int
+
+
+# -- window sums (brute force) --------------------------------------------------
+
+
+def sums_between(events: Iterable[Event], lo_exclusive: int, hi_inclusive: int) -> tuple[int, int]:
+    """(good, total) over events with lo < ts <= hi."""
+    good = total = 0
+    for e in events:
+        if lo_exclusive < e.ts_us <= hi_inclusive:
+            good += e.good
+            total += e.total
+    return good, total
+
+
+def rolling_sums(events: Iterable[Event], now_us: int, length_us: int) -> tuple[int, int]:
+    """Rolling window: now - W < ts <= now."""
+    return sums_between(events, now_us - length_us, now_us)
+
+
+def calendar_sums(events: Iterable[Event], now_us: int, period: TimePeriod) -> tuple[int, int]:
+    """Calendar period: start <= ts <= now."""
+    start, _ = month_bounds(now_us) if period is TimePeriod.CALENDAR_MONTH else quarter_bounds(now_us)
+    return sums_between(events, start - 1, now_us)
+
+
+def all_window_sums(events: Sequence[Event], now_us: int) -> dict[str, tuple[int, int]]:
+    """Every rolling window plus "month" and "quarter"."""
+    out = {name: rolling_sums(events, now_us, w) for name, w in WINDOWS.items()}
+    out["month"] = calendar_sums(events, now_us, TimePeriod.CALENDAR_MONTH)
+    out["quarter"] = calendar_sums(events, now_us, TimePeriod.CALENDAR_QUARTER)
+    return out
+
+
+def period_of(period: TimePeriod, now_us: int) -> tuple[int, int]:
+    """(start, length) of the SLO period at now: len(P) is the full month/quarter."""
+    if period in PERIOD_WINDOW:
+        w = WINDOWS[PERIOD_WINDOW[period]]
+        return now_us - w, w
+    start, end = month_bounds(now_us) if period is TimePeriod.CALENDAR_MONTH else quarter_bounds(now_us)
+    return start, end - start
+
+
+def period_sums(events: Sequence[Event], now_us: int, period: TimePeriod) -> tuple[int, int]:
+    if period in PERIOD_WINDOW:
+        return rolling_sums(events, now_us, WINDOWS[PERIOD_WINDOW[period]])
+    return calendar_sums(events, now_us, period)
+
+
+# -- acceptance ------------------------------------------------------------------
+
+
+def accepted(ts_us: int, now_us: int, period: TimePeriod, max_skew_us: int = MAX_SKEW) -> bool:
+    """now - retention < ts <= now + max_skew; retention covers 30d and, for a
+    calendar SLO, the whole current month/quarter (its first instant included)."""
+    if ts_us > now_us + max_skew_us:
+        return False
+    if ts_us > now_us - RETENTION:
+        return True
+    if period is TimePeriod.CALENDAR_MONTH:
+        return ts_us >= month_bounds(now_us)[0]
+    if period is TimePeriod.CALENDAR_QUARTER:
+        return ts_us >= quarter_bounds(now_us)[0]
+    return False
+
+
+# -- rules -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rule:
+    severity: Severity
+    long: str
+    short: str
+    fraction: Fraction | None = None  # of the period's budget
+    threshold: Fraction | None = None  # explicit burn-rate threshold (an SLO override)
+
+    @property
+    def name(self) -> str:
+        return f"{self.severity.value}-{self.long}-{self.short}"
+
+
+# The contract's table.
+DEFAULT_RULES: tuple[Rule, ...] = (
+    Rule(Severity.PAGE, "1h", "5m", fraction=Fraction(2, 100)),
+    Rule(Severity.PAGE, "6h", "30m", fraction=Fraction(5, 100)),
+    Rule(Severity.TICKET, "24h", "2h", fraction=Fraction(10, 100)),
+    Rule(Severity.TICKET, "3d", "6h", fraction=Fraction(10, 100)),
+)
+
+
+def rules_of(slo: SLO) -> tuple[Rule, ...]:
+    if slo.burn_rate_rules is None:
+        return DEFAULT_RULES
+    return tuple(
+        Rule(
+            Severity(r.severity),
+            r.long_window,
+            r.short_window,
+            fraction=None if r.budget_fraction is None else dec(r.budget_fraction),
+            threshold=None if r.burn_rate_threshold is None else dec(r.burn_rate_threshold),
+        )
+        for r in slo.burn_rate_rules
+    )
+
+
+def rule_factor(rule: Rule, period_len_us: int) -> Fraction:
+    if rule.threshold is not None:
+        return rule.threshold
+    assert rule.fraction is not None
+    return rule.fraction * period_len_us / WINDOWS[rule.long]
+
+
+def rule_applies(rule: Rule, period_len_us: int) -> bool:
+    """A rule applies only when its long window is shorter than len(P)."""
+    return WINDOWS[rule.long] < period_len_us
+
+
+# -- evaluation ------------------------------------------------------------------
+
+
+@dataclass
+class RefFiring:
+    name: str
+    severity: Severity
+    factor: Fraction
+    burn_long: Fraction
+    burn_short: Fraction
+
+
+@dataclass
+class RefReport:
+    now_us: int
+    period_start_us: int
+    period_len_us: int
+    good: int
+    total: int
+    bad: int
+    current_sli: Fraction | None  # percent
+    allowed: Fraction  # total_budget
+    consumed: Fraction  # error_budget_consumed
+    remaining: Fraction  # error_budget_remaining
+    remaining_budget: Fraction  # allowed - bad
+    burn_rates: dict[str, Fraction]
+    burn_rate: Fraction  # headline = 1h
+    time_to_exhaustion_s: Fraction | None
+    projected_exhaustion_us: Fraction | None
+    firing: list[RefFiring] = field(default_factory=list)
+    status: SLOStatus = SLOStatus.HEALTHY
+
+
+def budget_fraction_of(target_percentage: float) -> Fraction:
+    """1 - target, target = target_percentage / 100."""
+    return 1 - dec(target_percentage) / 100
+
+
+def burn(good: int, total: int, one_minus_target: Fraction) -> Fraction:
+    error_rate = Fraction(total - good, total) if total else Fraction(0)
+    return error_rate / one_minus_target
+
+
+def evaluate(
+    events: Iterable[Event],
+    slo: SLO,
+    now_us: int,
+) -> RefReport:
+    """All per-SLO figures at now, from the events of this SLO (already accepted)."""
+    mine = [e for e in events if e.slo_id == slo.slo_id]
+    b = budget_fraction_of(slo.target_percentage)
+    burn_rates = {name: burn(*rolling_sums(mine, now_us, w), b) for name, w in WINDOWS.items()}
+    period = TimePeriod(slo.time_period)
+    start, length = period_of(period, now_us)
+    good, total = period_sums(mine, now_us, period)
+    bad = total - good
+    allowed = b * total
+    consumed = Fraction(bad) / allowed if total else Fraction(0)
+    remaining = 1 - consumed
+    exhausted = total > 0 and remaining <= 0
+    b1h = burn_rates["1h"]
+    tte: Fraction | None
+    if exhausted:
+        tte = Fraction(0)
+    elif b1h > 0 and remaining > 0:
+        tte = remaining * Fraction(length, US) / b1h
+    else:
+        tte = None
+
+    firing = []
+    for rule in rules_of(slo):
+        if not rule_applies(rule, length):
+            continue
+        factor = rule_factor(rule, length)
+        bl, bs = burn_rates[rule.long], burn_rates[rule.short]
+        if bl > factor and bs > factor:
+            firing.append(RefFiring(rule.name, rule.severity, factor, bl, bs))
+
+    critical = dec(slo.critical_budget_ratio)
+    warning = dec(slo.warning_budget_ratio)
+    severities = {f.severity for f in firing}
+    if exhausted:
+        status = SLOStatus.EXHAUSTED
+    elif remaining < critical or Severity.PAGE in severities:
+        status = SLOStatus.CRITICAL
+    elif remaining < warning or Severity.TICKET in severities:
+        status = SLOStatus.WARNING
+    else:
+        status = SLOStatus.HEALTHY
+
+    return RefReport(
+        now_us=now_us,
+        period_start_us=start,
+        period_len_us=length,
+        good=good,
+        total=total,
+        bad=bad,
+        current_sli=Fraction(100 * good, total) if total else None,
+        allowed=allowed,
+        consumed=consumed,
+        remaining=remaining,
+        remaining_budget=allowed - bad,
+        burn_rates=burn_rates,
+        burn_rate=b1h,
+        time_to_exhaustion_s=tte,
+        projected_exhaustion_us=None if tte is None else now_us + tte * US,
+        firing=firing,
+        status=status,
+    )
