@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import time
 from collections import Counter
@@ -16,6 +17,10 @@ from app.definitions import load_slos
 from app.domain.events import timestamp_us
 from app.errors import RejectedEvent, SloEngineError, UsageError
 from app.replay import prepare, replay_batch, replay_emit_all
+from app.stream.commands import run_async, run_worker, tail_status
+from app.stream.demo import produce_demo
+from app.stream.settings import WorkerSettings
+from app.topology import Topology, load_topology
 
 _encode = msgspec.json.Encoder().encode
 
@@ -65,6 +70,56 @@ def cmd_replay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return 0
 
 
+def _settings(args: argparse.Namespace) -> WorkerSettings:
+    settings = WorkerSettings.from_env()
+    updates = {k: v for k, v in (("bootstrap", args.bootstrap), ("topology_path", args.topology)) if v}
+    return settings.model_copy(update=updates)
+
+
+def _bootstrap(args: argparse.Namespace) -> str:
+    bootstrap = _settings(args).bootstrap
+    if not bootstrap:
+        raise UsageError("--bootstrap", "give --bootstrap or set KAFKA_BOOTSTRAP_SERVERS")
+    return bootstrap
+
+
+def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    logging.basicConfig(
+        level=args.log_level, stream=err, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    settings = _settings(args)
+    topology = load_topology(settings.topology_path)
+    return run_async(run_worker(topology, settings, demo=args.demo, quiet=args.quiet, out=out))
+
+
+def cmd_produce_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    settings = _settings(args)
+    topology = load_topology(settings.topology_path)
+    bootstrap = _bootstrap(args)
+    out.write(
+        f"producing demo traffic for {len(topology.slos)} SLOs to {topology.topics.metrics} at {bootstrap}\n"
+    )
+    out.flush()
+    return run_async(_produce(bootstrap, topology.topics.metrics, topology, args.duration))
+
+
+async def _produce(bootstrap: str, topic: str, topology: Topology, duration: float | None) -> int:
+    await produce_demo(bootstrap, topic, topology.slos, duration)
+    return 0
+
+
+def cmd_tail_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    topology = load_topology(_settings(args).topology_path)
+    return run_async(
+        tail_status(_bootstrap(args), topology.topics.status, args.from_beginning, args.json, out)
+    )
+
+
+def _stream_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--topology", type=Path, default=None, help="topology file (SLO_TOPOLOGY)")
+    p.add_argument("--bootstrap", default=None, help="Kafka bootstrap servers (KAFKA_BOOTSTRAP_SERVERS)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m app", description="Real-time SLO engine.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -75,6 +130,24 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--emit-all", action="store_true", help="one status line after every accepted event")
     rp.add_argument("--max-skew", type=float, default=300.0, help="seconds a timestamp may lie ahead (300)")
     rp.set_defaults(func=cmd_replay)
+
+    run = sub.add_parser("run", help="run the streaming worker (embedded broker when none is configured)")
+    _stream_flags(run)
+    run.add_argument("--demo", action="store_true", help="also run the demo producer")
+    run.add_argument("--quiet", action="store_true", help="do not print status events")
+    run.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    run.set_defaults(func=cmd_run)
+
+    demo = sub.add_parser("produce-demo", help="synthetic SLI traffic with a scripted incident")
+    _stream_flags(demo)
+    demo.add_argument("--duration", type=float, default=None, help="seconds to run (default: forever)")
+    demo.set_defaults(func=cmd_produce_demo)
+
+    tail = sub.add_parser("tail-status", help="print status events as they flow")
+    _stream_flags(tail)
+    tail.add_argument("--from-beginning", action="store_true")
+    tail.add_argument("--json", action="store_true", help="print the raw events")
+    tail.set_defaults(func=cmd_tail_status)
     return parser
 
 

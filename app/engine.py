@@ -69,13 +69,7 @@ class SloEngine:
             raise reject(RejectReason.UNKNOWN_SLO, f"no SLO {event.slo_id!r}", "slo_id")
         if not tracked.slo.enabled:
             raise reject(RejectReason.DISABLED_SLO, f"SLO {event.slo_id!r} is disabled", "slo_id")
-        window = self.acceptance(tracked.slo)
-        if window.too_old(event.ts_us):
-            raise reject(
-                RejectReason.TIMESTAMP_TOO_OLD, "timestamp is older than the SLO's retention", "timestamp"
-            )
-        if window.too_new(event.ts_us):
-            raise reject(RejectReason.TIMESTAMP_IN_FUTURE, "timestamp is beyond now + max skew", "timestamp")
+        self.acceptance(tracked.slo).check(event.ts_us)
         return tracked
 
     def apply(self, event: SliEvent) -> SloReport:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from app.core.calendar import month_of, quarter_of
 from app.core.windows import LONGEST_ROLLING_US, MINUTE_US
 from app.domain.enums import TimePeriod
+from app.domain.events import RejectReason, reject
 
 DEFAULT_MAX_SKEW_US = 5 * MINUTE_US
 
@@ -27,6 +28,15 @@ class AcceptanceRange:
 
     def too_new(self, ts_us: int) -> bool:
         return ts_us > self.newest_us
+
+    def check(self, ts_us: int) -> None:
+        """RejectedEvent unless ts_us is in range."""
+        if ts_us < self.oldest_us:
+            detail = "timestamp is older than the SLO's retention"
+            raise reject(RejectReason.TIMESTAMP_TOO_OLD, detail, "timestamp")
+        if ts_us > self.newest_us:
+            detail = "timestamp is beyond now + max skew"
+            raise reject(RejectReason.TIMESTAMP_IN_FUTURE, detail, "timestamp")
 
 
 def acceptance_range(

@@ -182,8 +182,10 @@ class SLOStatusUpdate(BaseModel):
     error_budget_remaining: float
     error_budget_consumed: float
     burn_rate: float
+    burn_rates: dict[str, float]
     time_to_exhaustion: float | None = Field(description="Seconds; null when nothing is burning.")
     alert_triggered: bool
+    firing_alerts: list[str] = Field(description="Names of the burn-rate rules firing.")
     recommendations: list[str]
 
 
@@ -194,4 +196,5 @@ class SLOStatusUpdatedEvent(BaseModel):
     event_id: str
     timestamp: datetime
     sequence: int = Field(ge=0, description="Per-SLO, strictly increasing; drop what you saw.")
+    evaluated_at: datetime = Field(description="The instant the windows were evaluated at.")
     slo_status_update: SLOStatusUpdate

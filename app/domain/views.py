@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from app.core.calendar import to_datetime
+from app.core.calendar import isoformat_z, to_datetime
 from app.core.report import Objective, SloReport
 from app.domain.events import MAX_TS_US
 from app.domain.models import SLO, ErrorBudget, FiringAlert, SLOStatusReport
@@ -102,3 +103,61 @@ def error_budget(slo: SLO, report: SloReport) -> ErrorBudget:
         projected_exhaustion=_instant(projected),
         last_updated=to_datetime(report.now_us),
     )
+
+
+def recommendations(slo: SLO, report: SloReport) -> list[str]:
+    """Concrete advice from the firing rules and the budget; empty when all is well."""
+    out: list[str] = []
+    budget = report.budget
+    for f in report.firing:
+        spend_per_hour = f.burn_rate_long * 3600 / (report.period_us / 1_000_000) * 100
+        out.append(
+            f"{f.rule.name}: {f.rule.long_window} burn rate {f.burn_rate_long:.1f}x and "
+            f"{f.rule.short_window} {f.burn_rate_short:.1f}x exceed {f.threshold:.3g}x; "
+            f"spending {spend_per_hour:.2f}% of the budget per hour"
+        )
+    if budget.exhausted:
+        out.append(
+            f"error budget exhausted: {budget.bad_events} bad events against "
+            f"{budget.allowed_bad_events:.0f} allowed this period; freeze risky changes"
+        )
+    elif report.time_to_exhaustion_s is not None and report.firing:
+        out.append(
+            f"at the 1h burn rate the budget runs out in {format_duration(report.time_to_exhaustion_s)}"
+        )
+    return out
+
+
+def status_update(slo: SLO, report: SloReport) -> dict[str, Any]:
+    """The `slo_status_update` body of a status event (plain data, fast to encode)."""
+    budget = report.budget
+    return {
+        "slo_id": slo.slo_id,
+        "slo_name": slo.slo_name,
+        "service_name": slo.service_name,
+        "slo_type": slo.slo_type.value,
+        "target_percentage": slo.target_percentage,
+        "current_sli": budget.current_sli,
+        "status": report.status.value,
+        "error_budget_remaining": budget.remaining_ratio,
+        "error_budget_consumed": budget.consumed_ratio,
+        "burn_rate": report.burn_rate,
+        "burn_rates": report.burn_rates,
+        "time_to_exhaustion": report.time_to_exhaustion_s,
+        "alert_triggered": bool(report.firing),
+        "firing_alerts": [f.rule.name for f in report.firing],
+        "recommendations": recommendations(slo, report),
+    }
+
+
+def status_event(slo: SLO, report: SloReport, sequence: int, published_us: int) -> dict[str, Any]:
+    """A `slo_status_updated` event. `event_id` is `<slo_id>:<sequence>`: stable across
+    a republish after a crash, so consumers can drop duplicates by id or sequence."""
+    return {
+        "event_type": "slo_status_updated",
+        "event_id": f"{slo.slo_id}:{sequence}",
+        "timestamp": isoformat_z(published_us),
+        "sequence": sequence,
+        "evaluated_at": isoformat_z(report.now_us),
+        "slo_status_update": status_update(slo, report),
+    }

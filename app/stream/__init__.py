@@ -1,0 +1,1 @@
+"""The streaming worker: Kafka adapters around the pure engine."""

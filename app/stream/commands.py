@@ -1,0 +1,108 @@
+"""The streaming commands: run, produce-demo, tail-status."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+from collections.abc import Awaitable
+from typing import Any, TextIO
+
+from aiokafka import AIOKafkaConsumer
+
+from app.stream.broker import EmbeddedBroker
+from app.stream.demo import produce_demo
+from app.stream.settings import WorkerSettings
+from app.stream.worker import Worker
+from app.topology import Topology
+
+log = logging.getLogger("app")
+
+
+def status_line(event: dict[str, Any]) -> str:
+    u = event["slo_status_update"]
+    sli = "  n/a  " if u["current_sli"] is None else f"{u['current_sli']:.4f}"
+    firing = ",".join(u.get("firing_alerts", [])) or "-"
+    return (
+        f"{event['timestamp']}  {u['slo_id']:<28} {u['status']:<9} sli={sli} "
+        f"burn1h={u['burn_rate']:7.2f} budget={u['error_budget_remaining']:7.2%} "
+        f"#{event['sequence']} {firing}"
+    )
+
+
+def _on_signals(stop: Any) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop)
+
+
+async def run_worker(
+    topology: Topology, settings: WorkerSettings, demo: bool, quiet: bool, out: TextIO = sys.stdout
+) -> int:
+    broker: EmbeddedBroker | None = None
+    bootstrap = settings.bootstrap
+    if bootstrap is None:
+        broker = EmbeddedBroker().start()
+        bootstrap = broker.bootstrap
+        out.write(
+            f"embedded Kafka-compatible broker (Tansu) at {bootstrap}\n"
+            f"  produce SLI events to topic {topology.topics.metrics!r}: "
+            f"KAFKA_BOOTSTRAP_SERVERS={bootstrap}\n"
+        )
+        out.flush()
+
+    def show(event: dict[str, Any]) -> None:
+        out.write(status_line(event) + "\n")
+        out.flush()
+
+    worker = Worker(bootstrap, topology, settings, on_status=None if quiet else show)
+    extra: list[asyncio.Task[None]] = []
+    try:
+        await worker.start()
+        _on_signals(worker.stop)
+        await worker.ready.wait()
+        out.write(f"worker {settings.worker_id} ready: {len(worker.definitions)} SLOs\n")
+        out.flush()
+        if demo:
+            extra.append(asyncio.create_task(produce_demo(bootstrap, topology.topics.metrics, topology.slos)))
+        await worker.run_until_stopped()
+    finally:
+        for task in extra:
+            task.cancel()
+        await asyncio.gather(*extra, return_exceptions=True)
+        if broker is not None:
+            broker.stop()
+    out.write(f"worker stopped: {dict(worker.stats)}\n")
+    return 0
+
+
+async def tail_status(bootstrap: str, topic: str, from_beginning: bool, as_json: bool, out: TextIO) -> int:
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        fetch_max_wait_ms=50,
+        auto_offset_reset="earliest" if from_beginning else "latest",
+    )
+    await consumer.start()
+    stop = asyncio.Event()
+    _on_signals(stop.set)
+    try:
+        while not stop.is_set():
+            batch = await consumer.getmany(timeout_ms=200)
+            for records in batch.values():
+                for r in records:
+                    out.write((r.value.decode() if as_json else status_line(json.loads(r.value))) + "\n")
+            out.flush()
+    finally:
+        await consumer.stop()
+    return 0
+
+
+def run_async(coro: Awaitable[int]) -> int:
+    with contextlib.suppress(KeyboardInterrupt):
+        return asyncio.run(coro)  # type: ignore[arg-type]
+    return 130

@@ -1,0 +1,97 @@
+"""SLO definitions from the compacted definitions topic, read in full by every worker.
+
+A plain consumer with no group reads the single partition from the beginning
+to its true end before the worker starts, then tails it, so every worker holds
+the same definitions (faust's GlobalTable diverged here with several writers).
+Key = slo_id, value = the SLO as JSON, tombstone (null value) = delete.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from app.definitions import parse_slo
+from app.domain.models import SLO
+from app.errors import InvalidDefinition
+from app.stream.kafka_io import read_to_end
+
+log = logging.getLogger(__name__)
+
+OnChange = Callable[[str, SLO | None], None]
+
+
+def encode_slo(slo: SLO) -> bytes:
+    return slo.model_dump_json().encode()
+
+
+class DefinitionsFeed:
+    def __init__(self, bootstrap: str, topic: str, on_change: OnChange) -> None:
+        self.topic = topic
+        self.tp = TopicPartition(topic, 0)
+        self.on_change = on_change
+        self.invalid = 0
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100
+        )
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Returns once every definition written so far has been applied."""
+        await self.consumer.start()
+        for _tp, key, value in await read_to_end(self.consumer, [self.tp]):
+            self._apply(key, value)
+        self._task = asyncio.create_task(self._tail(), name="definitions-tail")
+
+    async def _tail(self) -> None:
+        while True:
+            batch = await self.consumer.getmany(self.tp, timeout_ms=500)
+            for record in batch.get(self.tp, []):
+                self._apply(record.key, record.value)
+
+    def _apply(self, key: bytes | None, value: bytes | None) -> None:
+        if key is None:
+            self.invalid += 1
+            log.warning("definitions topic: record without a key ignored")
+            return
+        slo_id = key.decode(errors="replace")
+        if value is None:
+            self.on_change(slo_id, None)
+            return
+        try:
+            slo = parse_slo(_json(value), "definition")
+        except InvalidDefinition as exc:
+            self.invalid += 1
+            log.warning("definitions topic: invalid definition for %r ignored: %s", slo_id, exc)
+            return
+        if slo.slo_id != slo_id:
+            self.invalid += 1
+            log.warning("definitions topic: key %r does not match slo_id %r; ignored", slo_id, slo.slo_id)
+            return
+        self.on_change(slo_id, slo)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self.consumer.stop()
+
+
+def _json(value: bytes) -> object:
+    import json
+
+    try:
+        return json.loads(value)
+    except ValueError as exc:
+        raise InvalidDefinition("definition", f"not valid JSON: {exc}") from exc
+
+
+async def publish_definition(producer: AIOKafkaProducer, topic: str, slo: SLO) -> None:
+    await producer.send_and_wait(topic, encode_slo(slo), key=slo.slo_id.encode())
+
+
+async def delete_definition(producer: AIOKafkaProducer, topic: str, slo_id: str) -> None:
+    await producer.send_and_wait(topic, None, key=slo_id.encode())

@@ -1,0 +1,61 @@
+"""A synthetic producer, so a newcomer sees statuses and burn rates move.
+
+It backfills the last 24 hours of steady per-minute traffic for every SLO of
+the topology, then reports live counts every second. A scripted incident hits
+the first SLO for 3 minutes at 30% errors, 30 s after the start and every 15
+minutes after that: its 5m and 1h burn rates cross 14.4, the page rule fires
+(CRITICAL), and about five minutes after the incident ends it resolves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+
+from aiokafka import AIOKafkaProducer
+
+from app.domain.models import SLO
+
+RATE_PER_S = 200  # events each SLO reports per second
+BASE_ERROR = 0.0002
+INCIDENT_ERROR = 0.30
+INCIDENT_START_S, INCIDENT_LENGTH_S, CYCLE_S = 30, 180, 900
+
+
+def _event(slo_id: str, ts: float, total: int, error_ratio: float, rng: random.Random) -> bytes:
+    bad = (
+        sum(1 for _ in range(total) if rng.random() < error_ratio)
+        if error_ratio > 0.01
+        else (int(total * error_ratio) + (rng.random() < (total * error_ratio) % 1))
+    )
+    return json.dumps({"slo_id": slo_id, "timestamp": ts, "good": total - bad, "total": total}).encode()
+
+
+async def produce_demo(bootstrap: str, topic: str, slos: list[SLO], duration_s: float | None = None) -> None:
+    rng = random.Random(1)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    await producer.start()
+    try:
+        start = time.time()
+        for minute in range(24 * 60, 0, -1):  # backfill: one event per SLO per minute
+            ts = float(int(start) - minute * 60)
+            for slo in slos:
+                await producer.send(
+                    topic, _event(slo.slo_id, ts, RATE_PER_S * 60, BASE_ERROR, rng), key=slo.slo_id.encode()
+                )
+        await producer.flush()
+        while duration_s is None or time.time() - start < duration_s:
+            now = time.time()
+            phase = (now - start - INCIDENT_START_S) % CYCLE_S
+            in_incident = now - start >= INCIDENT_START_S and phase < INCIDENT_LENGTH_S
+            for i, slo in enumerate(slos):
+                ratio = INCIDENT_ERROR if (i == 0 and in_incident) else BASE_ERROR
+                total = rng.randint(RATE_PER_S * 8 // 10, RATE_PER_S * 12 // 10)
+                await producer.send(
+                    topic, _event(slo.slo_id, now, total, ratio, rng), key=slo.slo_id.encode()
+                )
+            await asyncio.sleep(max(0.0, 1.0 - (time.time() - now)))
+    finally:
+        await producer.stop()

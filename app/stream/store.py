@@ -1,0 +1,131 @@
+"""The SLO states owned by one input partition, and the changelog records they need.
+
+Pure: the worker feeds it decoded events with their input offsets and the wall
+clock, then ships `drain_records()` to the changelog topic. `recover` rebuilds
+it from the changelog after a crash or a rebalance; the replay guard then
+skips, part by part, what the changelog already holds (see app/core/changelog).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from app.core.acceptance import acceptance_range
+from app.core.changelog import Guard, Part, add_guarded, part_value, parts_of_event, restore
+from app.core.report import SloReport, evaluate
+from app.core.state import WindowState
+from app.domain.events import SliEvent
+from app.domain.models import SLO
+from app.domain.views import objective_of
+
+META = "meta"
+KEY_SEP = "|"  # slo_id cannot contain it (see the SLO model's pattern)
+
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder().decode
+
+
+def record_key(slo_id: str, part: Part) -> bytes:
+    return f"{slo_id}{KEY_SEP}{part}".encode()
+
+
+def split_key(key: bytes) -> tuple[str, Part]:
+    slo_id, _, part = key.decode().rpartition(KEY_SEP)
+    return slo_id, part
+
+
+@dataclass(slots=True)
+class SloRuntime:
+    state: WindowState
+    seq: int = 0  # sequence of the last status event published
+    guard: Guard | None = None  # parts recovered from the changelog, until replay passes them
+    guard_until: int = -1  # highest offset in the guard
+    dirty: dict[Part, int] = field(default_factory=dict)  # part -> offset of its last event
+    last_status: tuple[str, frozenset[str]] | None = None  # (status, firing rule names) published
+
+
+class PartitionStore:
+    def __init__(self, partition: int, max_skew_us: int) -> None:
+        self.partition = partition
+        self.max_skew_us = max_skew_us
+        self.slos: dict[str, SloRuntime] = {}
+
+    def runtime(self, slo_id: str, now_us: int) -> SloRuntime:
+        rt = self.slos.get(slo_id)
+        if rt is None:
+            rt = self.slos[slo_id] = SloRuntime(WindowState(now_us))
+        return rt
+
+    def apply(self, slo: SLO, event: SliEvent, offset: int, now_us: int) -> SloRuntime:
+        """Count an accepted event at input `offset`; RejectedEvent if it is out of range.
+
+        `now_us` is the wall clock. A timestamp ahead of it (within max skew) moves
+        this SLO's evaluation time forward with it, so nothing waits in a buffer."""
+        acceptance_range(now_us, slo.time_period, self.max_skew_us).check(event.ts_us)
+        rt = self.runtime(slo.slo_id, now_us)
+        state = rt.state
+        state.advance(max(now_us, event.ts_us))
+        if rt.guard is not None and offset <= rt.guard_until:
+            add_guarded(state, event.ts_us, event.good, event.total, offset, rt.guard)
+        else:
+            rt.guard = None
+            state.add(event.ts_us, event.good, event.total)
+        dirty = rt.dirty
+        for part, _k in parts_of_event(state, event.ts_us):
+            dirty[part] = offset
+        dirty[META] = offset
+        return rt
+
+    def evaluate(self, slo: SLO, now_us: int) -> SloReport:
+        rt = self.runtime(slo.slo_id, now_us)
+        rt.state.advance(now_us)
+        return evaluate(objective_of(slo), rt.state)
+
+    def drain_records(self) -> list[tuple[bytes, bytes]]:
+        """Changelog records (key, value) for every part changed since the last drain."""
+        out = []
+        for slo_id, rt in self.slos.items():
+            if not rt.dirty:
+                continue
+            for part, offset in rt.dirty.items():
+                if part == META:
+                    value: Any = {"seq": rt.seq, "now_us": rt.state.now_us, "offset": offset}
+                else:
+                    value = part_value(rt.state, part, offset)
+                out.append((record_key(slo_id, part), _encode(value)))
+            rt.dirty = {}
+        return out
+
+    def mark_published(self, slo_id: str, seq: int, status: tuple[str, frozenset[str]]) -> None:
+        rt = self.slos[slo_id]
+        rt.seq = seq
+        rt.last_status = status
+        rt.dirty[META] = rt.dirty.get(META, -1)  # persist the sequence
+
+    @classmethod
+    def recover(
+        cls, partition: int, max_skew_us: int, records: Iterable[tuple[bytes, bytes | None]], now_us: int
+    ) -> PartitionStore:
+        """Rebuild from changelog records (the last value per key wins; None = deleted)."""
+        latest: dict[bytes, bytes | None] = {}
+        for key, value in records:
+            latest[key] = value
+        per_slo: dict[str, dict[Part, Any]] = {}
+        for key, value in latest.items():
+            if value is None:
+                continue
+            slo_id, part = split_key(key)
+            per_slo.setdefault(slo_id, {})[part] = _decode(value)
+        store = cls(partition, max_skew_us)
+        for slo_id, parts in per_slo.items():
+            meta = parts.pop(META, {"seq": 0, "now_us": now_us, "offset": -1})
+            state, guard = restore(max(now_us, meta["now_us"]), parts.items())
+            guard_until = max((m.offset for m in guard.values()), default=-1)
+            store.slos[slo_id] = SloRuntime(
+                state, seq=meta["seq"], guard=guard or None, guard_until=guard_until
+            )
+        return store

@@ -1,0 +1,319 @@
+"""The streaming worker: metrics topic -> per-partition window state -> status events.
+
+One asyncio loop, three activities:
+  * the poll loop: each batch of input records is decoded, applied to the
+    partition's store, evaluated once per SLO touched (several events of one
+    SLO in one batch give one status event), then its status events and
+    changelog records are sent and, once acknowledged, the input offsets are
+    committed (at-least-once input, idempotent state: see app/core/changelog);
+  * the timer: every `timer_interval_s` every SLO is re-evaluated on the wall
+    clock and a status event is published when its status or firing rules
+    changed, so an incident that slides out of its windows resolves alone;
+  * the definitions feed (app/stream/definitions_feed).
+A rebalance is handled under the same lock as a batch: revoked partitions are
+flushed and committed, assigned ones are rebuilt from the changelog first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+
+from app.core.report import SloReport
+from app.domain.events import RejectReason, TimestampCache, decode_event, reject
+from app.domain.models import SLO
+from app.domain.views import status_event
+from app.errors import RejectedEvent
+from app.stream.definitions_feed import DefinitionsFeed, publish_definition
+from app.stream.kafka_io import changelog_topic, ensure_topics, partition_for, read_to_end
+from app.stream.settings import WorkerSettings
+from app.stream.store import PartitionStore
+from app.topology import Topology
+
+log = logging.getLogger(__name__)
+_encode = msgspec.json.Encoder().encode
+
+StatusCallback = Callable[[dict[str, Any]], None]
+Sends = list[asyncio.Future[Any]]
+
+
+def _status_key(report: SloReport) -> tuple[str, frozenset[str]]:
+    """What a timer-driven status event is published on a change of."""
+    return report.status.value, frozenset(f.rule.name for f in report.firing)
+
+
+def wall_us() -> int:
+    return time.time_ns() // 1000
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        await self.worker.release(revoked)
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        await self.worker.recover(assigned)
+
+
+class Worker:
+    def __init__(
+        self,
+        bootstrap: str,
+        topology: Topology,
+        settings: WorkerSettings,
+        on_status: StatusCallback | None = None,
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.topology = topology
+        self.settings = settings
+        self.on_status = on_status
+        self.topics = topology.topics
+        self.changelog = changelog_topic(topology)
+        self.max_skew_us = round(topology.max_skew_s * 1_000_000)
+        self.definitions: dict[str, SLO] = {}
+        self.stores: dict[int, PartitionStore] = {}
+        self.stats: Counter[str] = Counter()
+        self.ready = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._stopping = asyncio.Event()
+        self._ts_cache = TimestampCache()
+        self._n_partitions = topology.partitions
+        self.producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap, acks="all", linger_ms=0, client_id=settings.worker_id
+        )
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap,
+            group_id=topology.name,
+            client_id=settings.worker_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=settings.fetch_max_wait_ms,
+            session_timeout_ms=settings.session_timeout_ms,
+            heartbeat_interval_ms=settings.heartbeat_interval_ms,
+            rebalance_timeout_ms=max(settings.session_timeout_ms, 3000),
+            max_poll_interval_ms=60_000,
+        )
+        self.reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        self.feed = DefinitionsFeed(bootstrap, self.topics.definitions, self._on_definition)
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- lifecycle -------------------------------------------------------------
+    async def start(self) -> None:
+        await ensure_topics(self.bootstrap, self.topology)
+        await self.producer.start()
+        for slo in self.topology.slos:  # the topology file is a source of definitions (GitOps)
+            await publish_definition(self.producer, self.topics.definitions, slo)
+        await self.feed.start()
+        await self.reader.start()
+        partitions = self.producer.client.cluster.partitions_for_topic(self.topics.metrics)
+        if partitions:
+            self._n_partitions = len(partitions)
+        self.consumer.subscribe([self.topics.metrics], listener=_Rebalance(self))
+        await self.consumer.start()
+        self._tasks = [
+            asyncio.create_task(self._poll_loop(), name="poll"),
+            asyncio.create_task(self._timer_loop(), name="timer"),
+        ]
+
+    async def run_until_stopped(self) -> None:
+        await self._stopping.wait()
+        await self.shutdown()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def shutdown(self) -> None:
+        """Finish the batch in flight, flush, commit, leave the group."""
+        self._stopping.set()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        async with self._lock:
+            await self.producer.flush()
+        await self.consumer.stop()  # commits nothing itself; sends LeaveGroup
+        await self.feed.stop()
+        await self.reader.stop()
+        await self.producer.stop()
+
+    # -- definitions -------------------------------------------------------------
+    def _on_definition(self, slo_id: str, slo: SLO | None) -> None:
+        if slo is None:
+            self.definitions.pop(slo_id, None)
+        else:
+            self.definitions[slo_id] = slo
+
+    # -- rebalance ---------------------------------------------------------------
+    async def release(self, revoked: list[TopicPartition]) -> None:
+        async with self._lock:
+            await self.producer.flush()
+            for tp in revoked:
+                self.stores.pop(tp.partition, None)
+        self.ready.clear()
+        log.info("released partitions %s", sorted(tp.partition for tp in revoked))
+
+    async def recover(self, assigned: list[TopicPartition]) -> None:
+        started = time.perf_counter()
+        async with self._lock:
+            tps = [
+                TopicPartition(self.changelog, tp.partition)
+                for tp in assigned
+                if tp.partition not in self.stores
+            ]
+            records = await read_to_end(self.reader, tps) if tps else []
+            by_partition: dict[int, list[tuple[bytes, bytes | None]]] = {tp.partition: [] for tp in tps}
+            for tp, key, value in records:
+                if key is not None:
+                    by_partition[tp.partition].append((key, value))
+            now = wall_us()
+            for partition, recs in by_partition.items():
+                self.stores[partition] = PartitionStore.recover(partition, self.max_skew_us, recs, now)
+        elapsed = time.perf_counter() - started
+        self.stats["recoveries"] += 1
+        self.last_recovery_s = elapsed
+        self.ready.set()
+        log.info(
+            "assigned partitions %s: %d changelog records recovered in %.3fs",
+            sorted(tp.partition for tp in assigned),
+            len(records),
+            elapsed,
+        )
+
+    # -- the poll loop -------------------------------------------------------------
+    async def _poll_loop(self) -> None:
+        while not self._stopping.is_set():
+            batch = await self.consumer.getmany(timeout_ms=200, max_records=self.settings.max_batch)
+            if batch:
+                async with self._lock:
+                    await self.process(batch)
+
+    async def process(self, batch: dict[TopicPartition, list[Any]]) -> None:
+        now = wall_us()
+        sends: list[asyncio.Future[Any]] = []
+        touched: dict[int, set[str]] = {}
+        commits: dict[TopicPartition, int] = {}
+        for tp, records in batch.items():
+            store = self.stores.get(tp.partition)
+            if store is None:
+                continue  # revoked while this batch was fetched: its new owner reprocesses it
+            seen = touched.setdefault(tp.partition, set())
+            for record in records:
+                slo_id = await self._handle(store, tp, record, now, sends)
+                if slo_id is not None:
+                    seen.add(slo_id)
+            commits[tp] = records[-1].offset + 1
+        for partition, slo_ids in touched.items():
+            store = self.stores[partition]
+            for slo_id in slo_ids:
+                slo = self.definitions.get(slo_id)
+                if slo is not None:
+                    sends.append(await self._publish_status(store, slo, now))
+            for key, value in store.drain_records():
+                sends.append(await self.producer.send(self.changelog, value, key=key, partition=partition))
+        if sends:
+            await asyncio.gather(*sends)
+        if commits:
+            try:
+                await self.consumer.commit(commits)
+            except (CommitFailedError, KafkaError) as exc:
+                # A rebalance took the partitions: the new owner replays from the last
+                # commit and the changelog's offsets keep that replay from double-counting.
+                self.stats["commit_failures"] += 1
+                log.warning("commit failed (%s); the next owner replays these offsets", exc)
+
+    async def _handle(
+        self,
+        store: PartitionStore,
+        tp: TopicPartition,
+        record: Any,
+        now: int,
+        sends: list[asyncio.Future[Any]],
+    ) -> str | None:
+        """Apply one input record; returns the slo_id it counted for, else None."""
+        self.stats["events_in"] += 1
+        raw = record.value
+        try:
+            if raw is None:
+                raise reject(RejectReason.INVALID_JSON, "message has no value")
+            event = decode_event(raw, self._ts_cache)
+            slo = self.definitions.get(event.slo_id)
+            if slo is None:
+                raise reject(RejectReason.UNKNOWN_SLO, f"no SLO {event.slo_id!r}", "slo_id")
+            if not slo.enabled:
+                raise reject(RejectReason.DISABLED_SLO, f"SLO {event.slo_id!r} is disabled", "slo_id")
+            key = event.slo_id.encode()
+            if record.key != key or partition_for(key, self._n_partitions) != tp.partition:
+                # Unkeyed or wrongly keyed: publish again under its slo_id, to the
+                # partition that owns the SLO's state; this copy is not counted.
+                sends.append(await self.producer.send(self.topics.metrics, raw, key=key))
+                self.stats["repartitioned"] += 1
+                return None
+            store.apply(slo, event, record.offset, now)
+        except RejectedEvent as exc:
+            sends.append(await self._dead_letter(tp, record, exc))
+            return None
+        self.stats["accepted"] += 1
+        return event.slo_id
+
+    async def _dead_letter(self, tp: TopicPartition, record: Any, exc: RejectedEvent) -> asyncio.Future[Any]:
+        self.stats[f"rejected:{exc.reason}"] += 1
+        headers = [
+            ("dlq.reason", exc.reason.encode()),
+            ("dlq.detail", exc.detail.encode(errors="replace")[:1000]),
+            ("dlq.field", (exc.field or "").encode()),
+            ("dlq.source.topic", tp.topic.encode()),
+            ("dlq.source.partition", str(tp.partition).encode()),
+            ("dlq.source.offset", str(record.offset).encode()),
+        ]
+        future: asyncio.Future[Any] = await self.producer.send(
+            self.topics.dead_letter, record.value, key=record.key, headers=headers
+        )
+        return future
+
+    async def _publish_status(self, store: PartitionStore, slo: SLO, now: int) -> asyncio.Future[Any]:
+        report = store.evaluate(slo, now)
+        runtime = store.slos[slo.slo_id]
+        seq = runtime.seq + 1
+        event = status_event(slo, report, seq, now)
+        store.mark_published(
+            slo.slo_id, seq, (report.status.value, frozenset(f.rule.name for f in report.firing))
+        )
+        self.stats["status_out"] += 1
+        if self.on_status is not None:
+            self.on_status(event)
+        future: asyncio.Future[Any] = await self.producer.send(
+            self.topics.status, _encode(event), key=slo.slo_id.encode()
+        )
+        return future
+
+    # -- the timer -----------------------------------------------------------------
+    async def _timer_loop(self) -> None:
+        while not self._stopping.is_set():
+            await asyncio.sleep(self.topology.timer_interval_s)
+            async with self._lock:
+                await self.tick(wall_us())
+
+    async def tick(self, now: int) -> None:
+        """Re-evaluate every SLO on the wall clock; publish those whose status or rules changed."""
+        sends = []
+        for partition, store in self.stores.items():
+            for slo_id, runtime in list(store.slos.items()):
+                slo = self.definitions.get(slo_id)
+                if slo is None or not slo.enabled:
+                    continue
+                report = store.evaluate(slo, now)
+                if _status_key(report) != runtime.last_status:
+                    sends.append(await self._publish_status(store, slo, now))
+            for key, value in store.drain_records():
+                sends.append(await self.producer.send(self.changelog, value, key=key, partition=partition))
+        if sends:
+            await asyncio.gather(*sends)
