@@ -36,8 +36,8 @@ def _event(slo_id: str, ts: float, total: int, error_ratio: float, rng: random.R
 async def produce_demo(bootstrap: str, topic: str, slos: list[SLO], duration_s: float | None = None) -> None:
     rng = random.Random(1)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
-    await producer.start()
     try:
+        await producer.start()
         start = time.time()
         for minute in range(24 * 60, 0, -1):  # backfill: one event per SLO per minute
             ts = float(int(start) - minute * 60)

@@ -126,8 +126,15 @@ class Worker:
         ]
 
     async def run_until_stopped(self) -> None:
-        await self._stopping.wait()
+        """Run until stop() (SIGTERM); a crashed poll loop or timer stops the worker
+        and its exception propagates (the process exits non-zero)."""
+        stopping = asyncio.create_task(self._stopping.wait())
+        await asyncio.wait([stopping, *self._tasks], return_when=asyncio.FIRST_COMPLETED)
+        failed = [t for t in self._tasks if t.done() and not t.cancelled() and t.exception()]
+        stopping.cancel()
         await self.shutdown()
+        if failed:
+            raise failed[0].exception()  # type: ignore[misc]
 
     def stop(self) -> None:
         self._stopping.set()
@@ -135,11 +142,15 @@ class Worker:
     async def shutdown(self) -> None:
         """Finish the batch in flight, flush, commit, leave the group."""
         self._stopping.set()
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        async with self._lock:
+        poll, timer = self._tasks or (None, None)
+        if poll is not None:  # the loop ends after its batch in flight (getmany waits <= 200 ms)
+            await asyncio.wait([poll], timeout=10)
+            poll.cancel()
+        async with self._lock:  # the timer is never cancelled in the middle of a tick
+            if timer is not None:
+                timer.cancel()
             await self.producer.flush()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.consumer.stop()  # commits nothing itself; sends LeaveGroup
         await self.feed.stop()
         await self.reader.stop()
