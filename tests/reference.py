@@ -82,9 +82,7 @@ def quarter_bounds(now_us: int) -> tuple[int, int]:
     d = dt_of(now_us)
     first = {1: 1, 2: 1, 3: 1, 4: 4, 5: 4, 6: 4, 7: 7, 8: 7, 9: 7, 10: 10, 11: 10, 12: 10}[d.month]
     start = datetime(d.year, first, 1, tzinfo=UTC)
-    end = (
-        datetime(d.year + 1, 1, 1, tzinfo=UTC) if first == 10 else datetime(d.year, first + 3, 1, tzinfo=UTC)
-    )
+    end = datetime(d.year + 1, 1, 1, tzinfo=UTC) if first == 10 else datetime(d.year, first + 3, 1, tzinfo=UTC)
     return us_of(start), us_of(end)
 
 

@@ -268,9 +268,7 @@ def test_replay_at_a_later_instant(tmp_path: Path) -> None:
 
 def test_replay_at_counts_only_events_up_to_now(tmp_path: Path) -> None:
     extra = [
-        ev(
-            "api-availability", "2026-03-10T12:04:00Z", 0, 1_000_000
-        ),  # 13: within max skew: accepted, not yet counted
+        ev("api-availability", "2026-03-10T12:04:00Z", 0, 1_000_000),  # 13: within max skew: accepted, not yet counted
         ev("api-availability", "2026-03-10T12:05:00.000001Z", 0, 1),  # 14: beyond max skew
     ]
     run = replay(tmp_path, "--at", NOW, events=EVENT_LINES + extra)
@@ -404,9 +402,7 @@ def test_missing_slos_file(tmp_path: Path) -> None:
 
 
 def test_missing_events_file(tmp_path: Path) -> None:
-    _fails_cleanly(
-        replay(tmp_path, events_path=tmp_path / "nope.jsonl"), "error:", "nope.jsonl", "cannot read"
-    )
+    _fails_cleanly(replay(tmp_path, events_path=tmp_path / "nope.jsonl"), "error:", "nope.jsonl", "cannot read")
 
 
 def test_invalid_yaml(tmp_path: Path) -> None:

@@ -184,9 +184,7 @@ def test_python_json_writes_non_finite_timestamps_as_the_decoder_expects() -> No
 
 
 @pytest.mark.parametrize(("raw", "reason", "field"), [b[1:] for b in BAD], ids=[b[0] for b in BAD])
-def test_decode_lines_gives_each_bad_line_the_same_reason(
-    raw: bytes, reason: RejectReason, field: str | None
-) -> None:
+def test_decode_lines_gives_each_bad_line_the_same_reason(raw: bytes, reason: RejectReason, field: str | None) -> None:
     if b"\n" in raw:
         pytest.skip("a multi-line sample is not one line")
     good = msg()
@@ -242,9 +240,7 @@ def _mixed_file(seed: int, n: int) -> tuple[bytes, list[int], list[tuple[int, st
         kind = rng.random()
         if kind < 0.55:
             value = len(good_values)
-            lines.append(
-                msg(good=value, total=value + rng.randint(0, 5), timestamp=T0 + rng.randint(-99, 99))
-            )
+            lines.append(msg(good=value, total=value + rng.randint(0, 5), timestamp=T0 + rng.randint(-99, 99)))
             good_lines.append(i)
             good_values.append(value)
         elif kind < 0.7:
@@ -259,9 +255,7 @@ def _mixed_file(seed: int, n: int) -> tuple[bytes, list[int], list[tuple[int, st
 
 @pytest.mark.parametrize("chunk", [1, 7, 64, 300, 4096, 1 << 20])
 @pytest.mark.parametrize("seed", range(4))
-def test_decode_lines_line_numbers_across_chunks(
-    monkeypatch: pytest.MonkeyPatch, chunk: int, seed: int
-) -> None:
+def test_decode_lines_line_numbers_across_chunks(monkeypatch: pytest.MonkeyPatch, chunk: int, seed: int) -> None:
     monkeypatch.setattr(app.ingest, "CHUNK_BYTES", chunk)
     data, good_lines, bad_lines, good_values = _mixed_file(seed, 150)
     cols, rejections = decode_lines(data)

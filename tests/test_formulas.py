@@ -223,9 +223,7 @@ def test_time_to_exhaustion_direct() -> None:
 )
 def test_calendar_month_time_to_exhaustion_uses_the_whole_month(now: int, days_in_month: int) -> None:
     # 99%: 10 000 events 30 minutes ago, 10 bad -> consumed 0.1, remaining 0.9, 1h burn 0.1.
-    rep = run(
-        make_slo(target_percentage=99.0, time_period="CALENDAR_MONTH"), now, [(now - 30 * MIN, 9_990, 10_000)]
-    )
+    rep = run(make_slo(target_percentage=99.0, time_period="CALENDAR_MONTH"), now, [(now - 30 * MIN, 9_990, 10_000)])
     assert rep.period_us == days_in_month * DAY
     assert rep.budget.remaining_ratio == approx(0.9, rel=1e-12)
     assert rep.burn_rate == approx(0.1, rel=1e-12)
@@ -331,16 +329,12 @@ AUG = at("2026-08-10T00:00:00")  # Q3: 92 days
         ),
     ],
 )
-def test_default_rule_factors_and_applicability(
-    period: TimePeriod, now: int, factors: dict[str, float]
-) -> None:
+def test_default_rule_factors_and_applicability(period: TimePeriod, now: int, factors: dict[str, float]) -> None:
     # Everything failing for the last 3 days: burn 1000 in every window up to 3d,
     # above every factor, so exactly the applicable rules fire.
     slo = make_slo(time_period=period)
     rep = run(slo, now, [(now - k * HOUR, 0, 100) for k in range(72)] + [(now, 0, 100)])
-    assert {f.rule.name: f.threshold for f in rep.firing} == {
-        k: approx(v, rel=1e-12) for k, v in factors.items()
-    }
+    assert {f.rule.name: f.threshold for f in rep.firing} == {k: approx(v, rel=1e-12) for k, v in factors.items()}
     for f in rep.firing:
         assert f.burn_rate_long == approx(1000.0, rel=1e-12)
         assert f.burn_rate_short == approx(1000.0, rel=1e-12)
@@ -403,9 +397,7 @@ def test_burn_exactly_at_the_factor_does_not_fire() -> None:
 def test_custom_rule_with_explicit_threshold_replaces_the_defaults() -> None:
     slo = make_slo(
         target_percentage=99.0,
-        burn_rate_rules=[
-            {"severity": "ticket", "long_window": "1h", "short_window": "5m", "burn_rate_threshold": 2.0}
-        ],
+        burn_rate_rules=[{"severity": "ticket", "long_window": "1h", "short_window": "5m", "burn_rate_threshold": 2.0}],
     )
     # 2% errors against a 1% budget: burn exactly 2, not above it.
     at_threshold = run(slo, NOW, [(NOW, 980, 1_000), (NOW - 10 * DAY, 10**6, 10**6)])
@@ -427,14 +419,10 @@ def test_custom_rule_with_explicit_threshold_replaces_the_defaults() -> None:
 def test_custom_rule_with_budget_fraction_scales_with_the_period() -> None:
     slo = make_slo(
         time_period="ROLLING_7D",
-        burn_rate_rules=[
-            {"severity": "page", "long_window": "2h", "short_window": "5m", "budget_fraction": 0.5}
-        ],
+        burn_rate_rules=[{"severity": "page", "long_window": "2h", "short_window": "5m", "budget_fraction": 0.5}],
     )
     rep = run(slo, NOW, [(NOW, 0, 10)])  # burn 1000
-    assert [(f.rule.name, f.threshold) for f in rep.firing] == [
-        ("page-2h-5m", approx(42.0, rel=1e-12))
-    ]  # 0.5*168/2
+    assert [(f.rule.name, f.threshold) for f in rep.firing] == [("page-2h-5m", approx(42.0, rel=1e-12))]  # 0.5*168/2
 
 
 # -- status ---------------------------------------------------------------------------

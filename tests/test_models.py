@@ -187,9 +187,7 @@ def test_custom_rules_replace_defaults() -> None:
     ]
     [slo] = parse_slos(doc(valid(burn_rate_rules=rules)))
     core = slo.rules()
-    assert [
-        (r.severity, r.long_window, r.short_window, r.budget_fraction, r.burn_rate_threshold) for r in core
-    ] == [
+    assert [(r.severity, r.long_window, r.short_window, r.budget_fraction, r.burn_rate_threshold) for r in core] == [
         (Severity.TICKET, "6h", "30m", None, 2.5),
         (Severity.PAGE, "1h", "5m", 0.05, None),
     ]

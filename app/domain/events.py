@@ -196,9 +196,7 @@ def explain(raw: bytes) -> RejectedEvent:
     for name in ("good", "total"):
         count = obj[name]
         if isinstance(count, bool) or not isinstance(count, int):
-            return reject(
-                RejectReason.NON_INTEGER_COUNT, f"{name} must be an integer, got {count!r:.40}", name
-            )
+            return reject(RejectReason.NON_INTEGER_COUNT, f"{name} must be an integer, got {count!r:.40}", name)
         if count < 0:
             return reject(RejectReason.NEGATIVE_COUNT, f"{name} is negative ({count})", name)
         if count > MAX_COUNT:

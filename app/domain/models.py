@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from app.core.calendar import EPOCH
 from app.core.rules import DEFAULT_RULES, BurnRateRule
 from app.core.status import StatusThresholds
 from app.core.windows import WINDOW_NAMES
@@ -170,6 +171,17 @@ class SLIMetric(BaseModel):
     total_events: int
     sli_value: float | None
 
+    @classmethod
+    def of(cls, slo_id: str, end_us: int, interval_s: int, good: int, total: int) -> SLIMetric:
+        return cls(
+            slo_id=slo_id,
+            timestamp=EPOCH + timedelta(microseconds=end_us),
+            interval_seconds=interval_s,
+            good_events=good,
+            total_events=total,
+            sli_value=100.0 * good / total if total else None,
+        )
+
 
 class SLOStatusUpdate(BaseModel):
     slo_id: str
@@ -178,6 +190,8 @@ class SLOStatusUpdate(BaseModel):
     slo_type: SLOType
     target_percentage: float
     current_sli: float | None
+    good_events: int = Field(description="Good events in the SLO period.")
+    total_events: int = Field(description="Events in the SLO period.")
     status: SLOStatus
     error_budget_remaining: float
     error_budget_consumed: float

@@ -122,9 +122,7 @@ def recommendations(slo: SLO, report: SloReport) -> list[str]:
             f"{budget.allowed_bad_events:.0f} allowed this period; freeze risky changes"
         )
     elif report.time_to_exhaustion_s is not None and report.firing:
-        out.append(
-            f"at the 1h burn rate the budget runs out in {format_duration(report.time_to_exhaustion_s)}"
-        )
+        out.append(f"at the 1h burn rate the budget runs out in {format_duration(report.time_to_exhaustion_s)}")
     return out
 
 
@@ -138,6 +136,8 @@ def status_update(slo: SLO, report: SloReport) -> dict[str, Any]:
         "slo_type": slo.slo_type.value,
         "target_percentage": slo.target_percentage,
         "current_sli": budget.current_sli,
+        "good_events": budget.good_events,
+        "total_events": budget.total_events,
         "status": report.status.value,
         "error_budget_remaining": budget.remaining_ratio,
         "error_budget_consumed": budget.consumed_ratio,

@@ -56,17 +56,36 @@ async def ensure_topics(bootstrap: str, topology: Topology) -> None:
         await admin.close()
 
 
-async def true_end_offset(consumer: AIOKafkaConsumer, tp: TopicPartition) -> int:
-    """The partition's high watermark, from a fetch (never ListOffsets alone)."""
-    lower = (await consumer.end_offsets([tp]))[tp]  # <= the true end on Tansu
-    if lower == 0:
-        beginning = (await consumer.beginning_offsets([tp]))[tp]
-        consumer.seek(tp, beginning)
-    else:
-        consumer.seek(tp, lower - 1)  # data is there, so the fetch answers at once
-    await consumer.getmany(tp, timeout_ms=500)
-    highwater = consumer.highwater(tp)
-    return max(lower, highwater or 0)
+async def true_end_offsets(consumer: AIOKafkaConsumer, tps: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
+    """Each partition's high watermark, from a fetch (never ListOffsets alone).
+
+    `consumer` (no group) is assigned to `tps`. One ListOffsets request for all:
+    its answer is a lower bound on Tansu (the last batch's base offset + 1) and 0
+    only for an empty partition, which needs no fetch. Every other partition is
+    fetched from just below that bound, where a record exists, so the broker
+    answers at once; its end is the high watermark of that answer. A fresh
+    assignment discards answers to fetches sent before it, so no stale high
+    watermark can be read. Empty partitions are left at offset 0."""
+    tps = list(tps)
+    lower = await consumer.end_offsets(tps)
+    consumer.assign(tps)
+    ends: dict[TopicPartition, int] = {}
+    probing: set[TopicPartition] = set()
+    for tp in tps:  # seek before the fetcher runs, so its first fetch uses these positions
+        if lower[tp] > 0:
+            consumer.seek(tp, lower[tp] - 1)
+            probing.add(tp)
+        else:
+            consumer.seek(tp, 0)
+            ends[tp] = 0
+    while probing:
+        await consumer.getmany(*probing, timeout_ms=200)
+        for tp in list(probing):
+            highwater = consumer.highwater(tp)
+            if highwater is not None:
+                ends[tp] = max(lower[tp], highwater)
+                probing.discard(tp)
+    return ends
 
 
 async def read_to_end(
@@ -74,13 +93,17 @@ async def read_to_end(
 ) -> list[tuple[TopicPartition, bytes | None, bytes | None]]:
     """Every record of `tps` from the beginning to the true end: (tp, key, value).
 
-    `consumer` must have no group; it is (re)assigned to `tps`."""
-    consumer.assign(list(tps))
-    ends = {tp: await true_end_offset(consumer, tp) for tp in tps}
+    `consumer` must have no group; it is (re)assigned to `tps`. Each request it
+    sends waits behind its fetch in flight, so give it a small fetch_max_wait_ms."""
+    if not tps:
+        return []
+    ends = await true_end_offsets(consumer, tps)
     out: list[tuple[TopicPartition, bytes | None, bytes | None]] = []
     pending = {tp for tp, end in ends.items() if end > 0}
-    for tp in tps:
-        await consumer.seek_to_beginning(tp)
+    if pending:
+        beginnings = await consumer.beginning_offsets(list(pending))
+        for tp in pending:
+            consumer.seek(tp, beginnings[tp])
     while pending:
         batch = await consumer.getmany(*pending, timeout_ms=1000, max_records=10_000)
         for tp, records in batch.items():

@@ -45,7 +45,9 @@ class SloRuntime:
     guard: Guard | None = None  # parts recovered from the changelog, until replay passes them
     guard_until: int = -1  # highest offset in the guard
     dirty: dict[Part, int] = field(default_factory=dict)  # part -> offset of its last event
-    last_status: tuple[str, frozenset[str]] | None = None  # (status, firing rule names) published
+    # (status, firing rule names) last published; kept in the META record so that a
+    # new owner's timer does not republish an unchanged status after a restart or rebalance
+    last_status: tuple[str, frozenset[str]] | None = None
 
 
 class PartitionStore:
@@ -93,7 +95,12 @@ class PartitionStore:
                 continue
             for part, offset in rt.dirty.items():
                 if part == META:
-                    value: Any = {"seq": rt.seq, "now_us": rt.state.now_us, "offset": offset}
+                    value: Any = {
+                        "seq": rt.seq,
+                        "now_us": rt.state.now_us,
+                        "offset": offset,
+                        "status": _status_value(rt.last_status),
+                    }
                 else:
                     value = part_value(rt.state, part, offset)
                 out.append((record_key(slo_id, part), _encode(value)))
@@ -126,6 +133,19 @@ class PartitionStore:
             state, guard = restore(max(now_us, meta["now_us"]), parts.items())
             guard_until = max((m.offset for m in guard.values()), default=-1)
             store.slos[slo_id] = SloRuntime(
-                state, seq=meta["seq"], guard=guard or None, guard_until=guard_until
+                state,
+                seq=meta["seq"],
+                guard=guard or None,
+                guard_until=guard_until,
+                last_status=_status_of(meta.get("status")),
             )
         return store
+
+
+def _status_value(status: tuple[str, frozenset[str]] | None) -> list[Any] | None:
+    """The last published (status, firing rule names), as the META record stores it."""
+    return None if status is None else [status[0], sorted(status[1])]
+
+
+def _status_of(value: list[Any] | None) -> tuple[str, frozenset[str]] | None:
+    return None if value is None else (value[0], frozenset(value[1]))

@@ -103,7 +103,13 @@ class Worker:
             rebalance_timeout_ms=max(settings.session_timeout_ms, 3000),
             max_poll_interval_ms=60_000,
         )
-        self.reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        # Reads changelog partitions on assignment, then idles paused. A short fetch
+        # wait: its ListOffsets requests queue behind the fetch in flight.
+        self.reader = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap,
+            enable_auto_commit=False,
+            fetch_max_wait_ms=settings.fetch_max_wait_ms,
+        )
         self.feed = DefinitionsFeed(bootstrap, self.topics.definitions, self._on_definition)
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -175,12 +181,9 @@ class Worker:
     async def recover(self, assigned: list[TopicPartition]) -> None:
         started = time.perf_counter()
         async with self._lock:
-            tps = [
-                TopicPartition(self.changelog, tp.partition)
-                for tp in assigned
-                if tp.partition not in self.stores
-            ]
+            tps = [TopicPartition(self.changelog, tp.partition) for tp in assigned if tp.partition not in self.stores]
             records = await read_to_end(self.reader, tps) if tps else []
+            self.reader.pause(*self.reader.assignment())  # no idle fetching until the next recovery
             by_partition: dict[int, list[tuple[bytes, bytes | None]]] = {tp.partition: [] for tp in tps}
             for tp, key, value in records:
                 if key is not None:
@@ -295,9 +298,7 @@ class Worker:
         runtime = store.slos[slo.slo_id]
         seq = runtime.seq + 1
         event = status_event(slo, report, seq, now)
-        store.mark_published(
-            slo.slo_id, seq, (report.status.value, frozenset(f.rule.name for f in report.firing))
-        )
+        store.mark_published(slo.slo_id, seq, (report.status.value, frozenset(f.rule.name for f in report.firing)))
         self.stats["status_out"] += 1
         if self.on_status is not None:
             self.on_status(event)
