@@ -84,9 +84,7 @@ def _bootstrap(args: argparse.Namespace) -> str:
 
 
 def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    logging.basicConfig(
-        level=args.log_level, stream=err, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=args.log_level, stream=err, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = _settings(args)
     topology = load_topology(settings.topology_path)
     return run_async(run_worker(topology, settings, demo=args.demo, quiet=args.quiet, out=out))
@@ -96,9 +94,7 @@ def cmd_produce_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     settings = _settings(args)
     topology = load_topology(settings.topology_path)
     bootstrap = _bootstrap(args)
-    out.write(
-        f"producing demo traffic for {len(topology.slos)} SLOs to {topology.topics.metrics} at {bootstrap}\n"
-    )
+    out.write(f"producing demo traffic for {len(topology.slos)} SLOs to {topology.topics.metrics} at {bootstrap}\n")
     out.flush()
     return run_async(_produce(bootstrap, topology.topics.metrics, topology, args.duration))
 
@@ -110,9 +106,7 @@ async def _produce(bootstrap: str, topic: str, topology: Topology, duration: flo
 
 def cmd_tail_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     topology = load_topology(_settings(args).topology_path)
-    return run_async(
-        tail_status(_bootstrap(args), topology.topics.status, args.from_beginning, args.json, out)
-    )
+    return run_async(tail_status(_bootstrap(args), topology.topics.status, args.from_beginning, args.json, out))
 
 
 def _stream_flags(p: argparse.ArgumentParser) -> None:

@@ -97,9 +97,7 @@ def replay_batch(prepared: Prepared) -> list[dict[str, Any]]:
     for i, slo in enumerate(slos):
         rows = order[bounds[i] : bounds[i + 1]]
         if rows.size:
-            engine.tracked[slo.slo_id].state.add_batch(
-                prepared.ts_us[rows], prepared.good[rows], prepared.total[rows]
-            )
+            engine.tracked[slo.slo_id].state.add_batch(prepared.ts_us[rows], prepared.good[rows], prepared.total[rows])
     return [report_line(slo, engine) for slo in slos if slo.enabled]
 
 

@@ -39,9 +39,7 @@ class AcceptanceRange:
             raise reject(RejectReason.TIMESTAMP_IN_FUTURE, detail, "timestamp")
 
 
-def acceptance_range(
-    now_us: int, period: TimePeriod, max_skew_us: int = DEFAULT_MAX_SKEW_US
-) -> AcceptanceRange:
+def acceptance_range(now_us: int, period: TimePeriod, max_skew_us: int = DEFAULT_MAX_SKEW_US) -> AcceptanceRange:
     oldest = now_us - LONGEST_ROLLING_US + 1
     if period is TimePeriod.CALENDAR_MONTH:
         oldest = min(oldest, month_of(now_us).start_us)

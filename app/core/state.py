@@ -81,9 +81,7 @@ class WindowState:
         """Count many accepted events at once (replay, recovery): numpy, same result."""
         future = ts_us > self.now_us
         if future.any():
-            for t, g, n in zip(
-                ts_us[future].tolist(), good[future].tolist(), total[future].tolist(), strict=True
-            ):
+            for t, g, n in zip(ts_us[future].tolist(), good[future].tolist(), total[future].tolist(), strict=True):
                 heapq.heappush(self.pending, (t, g, n))
             now = ~future
             ts_us, good, total = ts_us[now], good[now], total[now]

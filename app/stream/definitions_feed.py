@@ -34,9 +34,7 @@ class DefinitionsFeed:
         self.tp = TopicPartition(topic, 0)
         self.on_change = on_change
         self.invalid = 0
-        self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100
-        )
+        self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100)
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:

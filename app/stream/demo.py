@@ -53,9 +53,7 @@ async def produce_demo(bootstrap: str, topic: str, slos: list[SLO], duration_s: 
             for i, slo in enumerate(slos):
                 ratio = INCIDENT_ERROR if (i == 0 and in_incident) else BASE_ERROR
                 total = rng.randint(RATE_PER_S * 8 // 10, RATE_PER_S * 12 // 10)
-                await producer.send(
-                    topic, _event(slo.slo_id, now, total, ratio, rng), key=slo.slo_id.encode()
-                )
+                await producer.send(topic, _event(slo.slo_id, now, total, ratio, rng), key=slo.slo_id.encode())
             await asyncio.sleep(max(0.0, 1.0 - (time.time() - now)))
     finally:
         await producer.stop()
