@@ -56,6 +56,53 @@ class RuleSpec(BaseModel):
         )
 
 
+DEFAULT_SHORT_WINDOW: dict[str, str] = {"1h": "5m", "6h": "30m", "24h": "2h", "3d": "6h"}  # about long / 12
+
+
+class AlertRule(BaseModel):
+    """A custom burn-rate alert rule, added to an SLO's policy through the API."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rule_id: str | None = Field(
+        default=None,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$",
+        description="Assigned from the windows and threshold when omitted.",
+    )
+    burn_rate_threshold: float = Field(gt=0, le=1e6)
+    time_window: WindowName = Field(description="The long window.")
+    short_window: WindowName | None = Field(default=None, description="Default: about time_window / 12.")
+    severity: Severity
+    labels: dict[str, str] = Field(default_factory=dict, max_length=20)
+    annotations: dict[str, str] = Field(default_factory=dict, max_length=20)
+    runbook_url: str | None = Field(default=None, max_length=2000, pattern=r"^https?://\S+$")
+
+    @model_validator(mode="after")
+    def _windows(self) -> AlertRule:
+        if self.short_window is None:
+            short = DEFAULT_SHORT_WINDOW.get(self.time_window)
+            if short is None:
+                raise ValueError(f"no default short window for {self.time_window}; set short_window")
+            self.short_window = short  # type: ignore[assignment]
+        assert self.short_window is not None
+        if WINDOW_NAMES.index(self.short_window) >= WINDOW_NAMES.index(self.time_window):
+            raise ValueError("short_window must be shorter than time_window")
+        if self.rule_id is None:
+            self.rule_id = f"custom-{self.time_window}-{self.short_window}-{self.burn_rate_threshold:g}"
+        return self
+
+    def to_core(self) -> BurnRateRule:
+        assert self.short_window is not None and self.rule_id is not None
+        return BurnRateRule(
+            self.severity,
+            self.time_window,
+            self.short_window,
+            burn_rate_threshold=self.burn_rate_threshold,
+            name=self.rule_id,
+        )
+
+
 class SLO(BaseModel):
     """An SLO definition."""
 
@@ -78,6 +125,9 @@ class SLO(BaseModel):
     )
     burn_rate_rules: list[RuleSpec] | None = Field(
         default=None, max_length=32, description="Replaces the default policy when given."
+    )
+    alert_rules: list[AlertRule] = Field(
+        default_factory=list, max_length=32, description="Custom rules, evaluated besides the policy."
     )
 
     @field_validator("target_percentage", mode="before")
@@ -102,9 +152,8 @@ class SLO(BaseModel):
         return self
 
     def rules(self) -> tuple[BurnRateRule, ...]:
-        if self.burn_rate_rules is None:
-            return DEFAULT_RULES
-        return tuple(r.to_core() for r in self.burn_rate_rules)
+        policy = DEFAULT_RULES if self.burn_rate_rules is None else tuple(r.to_core() for r in self.burn_rate_rules)
+        return policy + tuple(r.to_core() for r in self.alert_rules)
 
     def thresholds(self) -> StatusThresholds:
         return StatusThresholds(self.critical_budget_ratio, self.warning_budget_ratio)

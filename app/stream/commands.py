@@ -63,8 +63,12 @@ async def run_worker(
     try:
         await worker.start()
         _on_signals(worker.stop)
+        if settings.api_port:
+            extra.append(asyncio.create_task(serve_api(worker, settings), name="api"))
         await worker.ready.wait()
         out.write(f"worker {settings.worker_id} ready: {len(worker.definitions)} SLOs\n")
+        if settings.api_port:
+            out.write(f"  API at http://{settings.api_host}:{settings.api_port} (OpenAPI: /docs, /openapi.json)\n")
         out.flush()
         if demo:
             extra.append(asyncio.create_task(produce_demo(bootstrap, topology.topics.metrics, topology.slos)))
@@ -100,6 +104,22 @@ async def tail_status(bootstrap: str, topic: str, from_beginning: bool, as_json:
     finally:
         await consumer.stop()
     return 0
+
+
+async def serve_api(worker: Worker, settings: WorkerSettings) -> None:
+    """The HTTP API on the worker's own event loop."""
+    import uvicorn
+
+    from app.api.routes import create_app
+    from app.stream.api_service import WorkerSloService
+
+    app = create_app(WorkerSloService(worker), api_token=settings.api_token, metrics=worker.metrics.render)
+    config = uvicorn.Config(
+        app, host=settings.api_host, port=settings.api_port, log_level="warning", lifespan="off", access_log=False
+    )
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # the worker owns signals
+    await server.serve()
 
 
 def run_async(coro: Awaitable[int]) -> int:

@@ -9,6 +9,10 @@
 | SLO_HEARTBEAT_INTERVAL_MS | 200 | group heartbeat |
 | SLO_MAX_BATCH | 2000 | most records processed per poll |
 | SLO_WORKER_ID | host-pid | client id, in logs and Kafka metadata |
+| REDIS_URL | (unset) | Redis read model, so any worker answers for every SLO |
+| SLO_API_HOST | 127.0.0.1 | HTTP API bind address |
+| SLO_API_PORT | 8080 | HTTP API port; 0 disables the API |
+| SLO_API_TOKEN | (unset) | bearer token required by mutating endpoints |
 """
 
 from __future__ import annotations
@@ -28,6 +32,10 @@ class WorkerSettings(BaseModel):
     heartbeat_interval_ms: int = Field(200, ge=50, le=60_000)
     max_batch: int = Field(2000, ge=1, le=100_000)
     worker_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+    redis_url: str | None = None
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(8080, ge=0, le=65535)
+    api_token: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> WorkerSettings:
@@ -41,6 +49,10 @@ class WorkerSettings(BaseModel):
             ("SLO_HEARTBEAT_INTERVAL_MS", "heartbeat_interval_ms"),
             ("SLO_MAX_BATCH", "max_batch"),
             ("SLO_WORKER_ID", "worker_id"),
+            ("REDIS_URL", "redis_url"),
+            ("SLO_API_HOST", "api_host"),
+            ("SLO_API_PORT", "api_port"),
+            ("SLO_API_TOKEN", "api_token"),
         ):
             if env.get(key):
                 values[field] = env[key]

@@ -34,6 +34,8 @@ from app.domain.views import status_event
 from app.errors import RejectedEvent
 from app.stream.definitions_feed import DefinitionsFeed, publish_definition
 from app.stream.kafka_io import changelog_topic, ensure_topics, partition_for, read_to_end
+from app.stream.metrics import WorkerMetrics
+from app.stream.read_model import ReadModel
 from app.stream.settings import WorkerSettings
 from app.stream.store import PartitionStore
 from app.topology import Topology
@@ -83,11 +85,13 @@ class Worker:
         self.definitions: dict[str, SLO] = {}
         self.stores: dict[int, PartitionStore] = {}
         self.stats: Counter[str] = Counter()
+        self.metrics = WorkerMetrics()
         self.ready = asyncio.Event()
         self._lock = asyncio.Lock()
         self._stopping = asyncio.Event()
         self._ts_cache = TimestampCache()
-        self._n_partitions = topology.partitions
+        self.n_partitions = topology.partitions
+        self.read_model: ReadModel | None = None
         self.producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap, acks="all", linger_ms=0, client_id=settings.worker_id
         )
@@ -116,14 +120,17 @@ class Worker:
     # -- lifecycle -------------------------------------------------------------
     async def start(self) -> None:
         await ensure_topics(self.bootstrap, self.topology)
+        if self.settings.redis_url:
+            self.read_model = ReadModel(self.settings.redis_url, prefix=f"{self.topology.name}:")
+            await self.read_model.start()
         await self.producer.start()
         for slo in self.topology.slos:  # the topology file is a source of definitions (GitOps)
             await publish_definition(self.producer, self.topics.definitions, slo)
         await self.feed.start()
         await self.reader.start()
-        partitions = self.producer.client.cluster.partitions_for_topic(self.topics.metrics)
-        if partitions:
-            self._n_partitions = len(partitions)
+        # The partition count the producer's partitioner really uses (the topic may
+        # predate the topology): re-keying must agree with it or it would loop.
+        self.n_partitions = len(await self.producer.partitions_for(self.topics.metrics))
         self.consumer.subscribe([self.topics.metrics], listener=_Rebalance(self))
         await self.consumer.start()
         self._tasks = [
@@ -161,6 +168,8 @@ class Worker:
         await self.feed.stop()
         await self.reader.stop()
         await self.producer.stop()
+        if self.read_model is not None:
+            await self.read_model.stop()
 
     # -- definitions -------------------------------------------------------------
     def _on_definition(self, slo_id: str, slo: SLO | None) -> None:
@@ -193,6 +202,8 @@ class Worker:
                 self.stores[partition] = PartitionStore.recover(partition, self.max_skew_us, recs, now)
         elapsed = time.perf_counter() - started
         self.stats["recoveries"] += 1
+        self.metrics.recovery.set(elapsed)
+        self.metrics.partitions.set(len(self.stores))
         self.last_recovery_s = elapsed
         self.ready.set()
         log.info(
@@ -215,6 +226,7 @@ class Worker:
         sends: list[asyncio.Future[Any]] = []
         touched: dict[int, set[str]] = {}
         commits: dict[TopicPartition, int] = {}
+        oldest_ms = now // 1000
         for tp, records in batch.items():
             store = self.stores.get(tp.partition)
             if store is None:
@@ -225,6 +237,10 @@ class Worker:
                 if slo_id is not None:
                     seen.add(slo_id)
             commits[tp] = records[-1].offset + 1
+            oldest_ms = min(oldest_ms, records[0].timestamp)
+            highwater = self.consumer.highwater(tp)
+            if highwater is not None:
+                self.metrics.lag.labels(str(tp.partition)).set(highwater - commits[tp])
         for partition, slo_ids in touched.items():
             store = self.stores[partition]
             for slo_id in slo_ids:
@@ -235,6 +251,10 @@ class Worker:
                 sends.append(await self.producer.send(self.changelog, value, key=key, partition=partition))
         if sends:
             await asyncio.gather(*sends)
+        if self.read_model is not None:
+            await self.read_model.flush()
+        if touched:
+            self.metrics.latency.observe(max(0.0, (wall_us() // 1000 - oldest_ms) / 1000))
         if commits:
             try:
                 await self.consumer.commit(commits)
@@ -254,6 +274,7 @@ class Worker:
     ) -> str | None:
         """Apply one input record; returns the slo_id it counted for, else None."""
         self.stats["events_in"] += 1
+        self.metrics.events_in.inc()
         raw = record.value
         try:
             if raw is None:
@@ -265,21 +286,24 @@ class Worker:
             if not slo.enabled:
                 raise reject(RejectReason.DISABLED_SLO, f"SLO {event.slo_id!r} is disabled", "slo_id")
             key = event.slo_id.encode()
-            if record.key != key or partition_for(key, self._n_partitions) != tp.partition:
+            if record.key != key or partition_for(key, self.n_partitions) != tp.partition:
                 # Unkeyed or wrongly keyed: publish again under its slo_id, to the
                 # partition that owns the SLO's state; this copy is not counted.
                 sends.append(await self.producer.send(self.topics.metrics, raw, key=key))
                 self.stats["repartitioned"] += 1
+                self.metrics.repartitioned.inc()
                 return None
             store.apply(slo, event, record.offset, now)
         except RejectedEvent as exc:
             sends.append(await self._dead_letter(tp, record, exc))
             return None
         self.stats["accepted"] += 1
+        self.metrics.accepted.inc()
         return event.slo_id
 
     async def _dead_letter(self, tp: TopicPartition, record: Any, exc: RejectedEvent) -> asyncio.Future[Any]:
         self.stats[f"rejected:{exc.reason}"] += 1
+        self.metrics.rejected.labels(exc.reason).inc()
         headers = [
             ("dlq.reason", exc.reason.encode()),
             ("dlq.detail", exc.detail.encode(errors="replace")[:1000]),
@@ -300,6 +324,10 @@ class Worker:
         event = status_event(slo, report, seq, now)
         store.mark_published(slo.slo_id, seq, (report.status.value, frozenset(f.rule.name for f in report.firing)))
         self.stats["status_out"] += 1
+        self.metrics.status_out.inc()
+        self.metrics.observe_slo(slo, report)
+        if self.read_model is not None:
+            self.read_model.stage(slo, report, runtime.state, list(runtime.dirty))
         if self.on_status is not None:
             self.on_status(event)
         future: asyncio.Future[Any] = await self.producer.send(
@@ -329,3 +357,5 @@ class Worker:
                 sends.append(await self.producer.send(self.changelog, value, key=key, partition=partition))
         if sends:
             await asyncio.gather(*sends)
+        if self.read_model is not None:
+            await self.read_model.flush()

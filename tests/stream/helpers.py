@@ -41,7 +41,7 @@ HOUR_S = 3600
 DAY_S = 86_400
 
 # What the brief asks of every worker: fast failover (session 2 s, heartbeat 0.2 s).
-WORKER_ENV = {"SLO_SESSION_TIMEOUT_MS": "2000", "SLO_HEARTBEAT_INTERVAL_MS": "200"}
+WORKER_ENV = {"SLO_SESSION_TIMEOUT_MS": "2000", "SLO_HEARTBEAT_INTERVAL_MS": "200", "SLO_API_PORT": "0"}
 
 PERIOD_S = {"ROLLING_1H": HOUR_S, "ROLLING_24H": DAY_S, "ROLLING_7D": 7 * DAY_S, "ROLLING_30D": 30 * DAY_S}
 WINDOW_S = {

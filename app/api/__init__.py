@@ -1,0 +1,1 @@
+"""The HTTP API: SLO management and state queries (FastAPI, served on the worker's loop)."""

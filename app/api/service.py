@@ -1,0 +1,33 @@
+"""What the HTTP API needs from the worker, as an interface (adapters implement it)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from app.domain.models import SLO, ErrorBudget, SLIMetric, SLOStatusReport
+
+
+class SloService(Protocol):
+    def definitions(self) -> dict[str, SLO]:
+        """Every SLO definition this worker knows (all workers know all)."""
+        ...
+
+    async def put_definition(self, slo: SLO) -> None:
+        """Write a definition to the definitions topic; returns once this worker applied it."""
+        ...
+
+    async def delete_definition(self, slo_id: str) -> None:
+        """Tombstone a definition; returns once this worker applied it."""
+        ...
+
+    async def status(self, slo_id: str) -> SLOStatusReport | None:
+        """Latest status of an SLO, from whichever worker owns it (None: no data yet)."""
+        ...
+
+    async def error_budget(self, slo_id: str) -> ErrorBudget | None: ...
+
+    async def history(self, slo_id: str, start_us: int, end_us: int, step_s: int) -> list[SLIMetric]: ...
+
+    def ready(self) -> bool:
+        """Partitions assigned and their state recovered."""
+        ...

@@ -1,0 +1,88 @@
+"""The API's view of a worker: definitions it knows, state of the SLOs it owns.
+
+Reads of an SLO owned by another worker go to the Redis read model when one is
+configured (app/stream/read_model.py); without Redis (the embedded default,
+one worker) every SLO is local.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from app.core.history import history
+from app.core.report import SloReport
+from app.domain.models import SLO, ErrorBudget, SLIMetric, SLOStatusReport
+from app.domain.views import error_budget, status_report
+from app.stream.definitions_feed import delete_definition, publish_definition
+from app.stream.kafka_io import partition_for
+from app.stream.worker import Worker, wall_us
+
+APPLY_TIMEOUT_S = 10.0
+
+
+class DefinitionNotApplied(TimeoutError):
+    def __init__(self, slo_id: str) -> None:
+        self.slo_id = slo_id
+        super().__init__(f"definition {slo_id!r} written but not seen back within {APPLY_TIMEOUT_S}s")
+
+
+class WorkerSloService:
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+
+    def definitions(self) -> dict[str, SLO]:
+        return self.worker.definitions
+
+    async def _until(self, applied: object, slo_id: str) -> None:
+        deadline = time.monotonic() + APPLY_TIMEOUT_S
+        while self.worker.definitions.get(slo_id) != applied:
+            if time.monotonic() > deadline:
+                raise DefinitionNotApplied(slo_id)
+            await asyncio.sleep(0.01)
+
+    async def put_definition(self, slo: SLO) -> None:
+        await publish_definition(self.worker.producer, self.worker.topics.definitions, slo)
+        await self._until(slo, slo.slo_id)
+
+    async def delete_definition(self, slo_id: str) -> None:
+        await delete_definition(self.worker.producer, self.worker.topics.definitions, slo_id)
+        await self._until(None, slo_id)
+
+    def _local_report(self, slo_id: str) -> tuple[SLO, SloReport] | None:
+        slo = self.worker.definitions.get(slo_id)
+        if slo is None:
+            return None
+        store = self.worker.stores.get(partition_for(slo_id.encode(), self.worker.n_partitions))
+        if store is None or slo_id not in store.slos:
+            return None
+        return slo, store.evaluate(slo, wall_us())
+
+    async def status(self, slo_id: str) -> SLOStatusReport | None:
+        local = self._local_report(slo_id)
+        if local is not None:
+            return status_report(*local)
+        return await self.worker.read_model.status(slo_id) if self.worker.read_model else None
+
+    async def error_budget(self, slo_id: str) -> ErrorBudget | None:
+        local = self._local_report(slo_id)
+        if local is not None:
+            return error_budget(*local)
+        return await self.worker.read_model.error_budget(slo_id) if self.worker.read_model else None
+
+    async def history(self, slo_id: str, start_us: int, end_us: int, step_s: int) -> list[SLIMetric]:
+        slo = self.worker.definitions.get(slo_id)
+        store = self.worker.stores.get(partition_for(slo_id.encode(), self.worker.n_partitions))
+        if slo is not None and store is not None and slo_id in store.slos:
+            state = store.slos[slo_id].state
+            state.advance(wall_us())
+            return [
+                SLIMetric.of(slo_id, p.end_us, step_s, p.good, p.total)
+                for p in history(state, start_us, end_us, step_s * 1_000_000)
+            ]
+        if self.worker.read_model:
+            return await self.worker.read_model.history(slo_id, start_us, end_us, step_s)
+        return []
+
+    def ready(self) -> bool:
+        return self.worker.ready.is_set()

@@ -1,0 +1,88 @@
+"""Prometheus metrics of a worker, in its own registry (never the global one).
+
+Per SLO (labels slo_id, service): SLI, budget remaining/consumed, burn rate per
+window, status as a labelled 0/1 gauge, firing rules. Per worker: events in,
+accepted, rejected by reason, status events out, end-to-end processing latency,
+consumer lag per partition, recovery time.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from app.core.report import SloReport
+from app.domain.enums import SLOStatus
+from app.domain.models import SLO
+
+LATENCY_BUCKETS_S = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class WorkerMetrics:
+    def __init__(self) -> None:
+        self.registry = r = CollectorRegistry(auto_describe=True)
+        slo = ["slo_id", "service"]
+        self.sli = Gauge(
+            "slo_sli_ratio", "Good/total over the SLO period (NaN-free: absent when no data).", slo, registry=r
+        )
+        self.target = Gauge("slo_objective_ratio", "The SLO's target as a ratio.", slo, registry=r)
+        self.budget_remaining = Gauge(
+            "slo_error_budget_remaining_ratio", "Fraction of the budget left.", slo, registry=r
+        )
+        self.budget_consumed = Gauge(
+            "slo_error_budget_consumed_ratio", "Fraction of the budget spent.", slo, registry=r
+        )
+        self.burn_rate = Gauge("slo_burn_rate", "Burn rate per rolling window.", [*slo, "window"], registry=r)
+        self.status = Gauge(
+            "slo_status", "1 for the SLO's current status, 0 for the others.", [*slo, "status"], registry=r
+        )
+        self.firing = Gauge(
+            "slo_alert_firing", "1 while a burn-rate rule fires.", [*slo, "rule", "severity"], registry=r
+        )
+        self.events_in = Counter("slo_worker_events_in_total", "Input records read.", registry=r)
+        self.accepted = Counter("slo_worker_events_accepted_total", "SLI events counted.", registry=r)
+        self.rejected = Counter(
+            "slo_worker_events_rejected_total", "Records sent to the dead-letter topic.", ["reason"], registry=r
+        )
+        self.repartitioned = Counter(
+            "slo_worker_events_repartitioned_total", "Records re-published under their slo_id key.", registry=r
+        )
+        self.status_out = Counter("slo_worker_status_events_total", "Status events published.", registry=r)
+        self.latency = Histogram(
+            "slo_worker_processing_latency_seconds",
+            "From an input record's Kafka timestamp to its status event being acknowledged.",
+            buckets=LATENCY_BUCKETS_S,
+            registry=r,
+        )
+        self.lag = Gauge(
+            "slo_worker_consumer_lag_records", "Records behind the partition's end.", ["partition"], registry=r
+        )
+        self.recovery = Gauge("slo_worker_recovery_seconds", "Duration of the last state recovery.", registry=r)
+        self.partitions = Gauge("slo_worker_partitions_owned", "Input partitions this worker owns.", registry=r)
+        self._firing_seen: dict[str, set[tuple[str, str]]] = {}
+
+    def observe_slo(self, slo: SLO, report: SloReport) -> None:
+        labels = (slo.slo_id, slo.service_name)
+        budget = report.budget
+        if budget.current_sli is not None:
+            self.sli.labels(*labels).set(budget.current_sli / 100)
+        self.target.labels(*labels).set(slo.target_percentage / 100)
+        self.budget_remaining.labels(*labels).set(budget.remaining_ratio)
+        self.budget_consumed.labels(*labels).set(budget.consumed_ratio)
+        for window, rate in report.burn_rates.items():
+            self.burn_rate.labels(*labels, window).set(rate)
+        for status in SLOStatus:
+            self.status.labels(*labels, status.value).set(1.0 if status is report.status else 0.0)
+        now_firing = {(f.rule.name, f.severity.value) for f in report.firing}
+        for rule, severity in self._firing_seen.get(slo.slo_id, set()) | now_firing:
+            self.firing.labels(*labels, rule, severity).set(1.0 if (rule, severity) in now_firing else 0.0)
+        self._firing_seen[slo.slo_id] = self._firing_seen.get(slo.slo_id, set()) | now_firing
+
+    def forget_slo(self, slo: SLO) -> None:
+        for gauge in (self.sli, self.target, self.budget_remaining, self.budget_consumed):
+            try:
+                gauge.remove(slo.slo_id, slo.service_name)
+            except KeyError:
+                continue  # never observed: nothing to remove
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
