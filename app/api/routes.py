@@ -10,12 +10,12 @@ from __future__ import annotations
 import hmac
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Response, status
 from fastapi.responses import PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from app.api.service import SloService
 from app.core.calendar import to_us
@@ -26,6 +26,7 @@ SloIdPath = Annotated[
     str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$", description="SLO id")
 ]
 MAX_HISTORY_POINTS = 5000
+M = TypeVar("M", bound=BaseModel)
 
 
 class SLOList(BaseModel):
@@ -70,7 +71,17 @@ def create_app(
         description="Real-time SLO engine: definitions, status, error budgets and history.",
     )
     write = [Depends(TokenGuard(api_token))]
-    not_found = {404: {"model": Problem}}
+    not_found: dict[int | str, dict[str, Any]] = {404: {"model": Problem}}
+    # Mutating endpoints: the token's answers are documented like the others.
+    auth: dict[int | str, dict[str, Any]] = {
+        401: {"model": Problem, "description": "A token is configured and the request has no bearer token."},
+        403: {"model": Problem, "description": "The bearer token is wrong."},
+    }
+    # Endpoints with a JSON body: bytes that are not UTF-8 cannot even be parsed
+    # (FastAPI's answer; malformed JSON in UTF-8 is a 422 naming its position).
+    unreadable: dict[int | str, dict[str, Any]] = {
+        400: {"model": Problem, "description": "The body could not be parsed (not UTF-8)."}
+    }
 
     def known(slo_id: str) -> SLO:
         slo = service.definitions().get(slo_id)
@@ -99,12 +110,12 @@ def create_app(
         status_code=201,
         dependencies=write,
         tags=["slos"],
-        responses={409: {"model": Problem}},
+        responses={**auth, **unreadable, 409: {"model": Problem}},
     )
     async def create_slo(slo: SLO) -> SLO:
         if slo.slo_id in service.definitions():
             raise HTTPException(status.HTTP_409_CONFLICT, f"SLO {slo.slo_id!r} exists")
-        await service.put_definition(slo)
+        await service.put_definition(_storable(slo))
         return slo
 
     @app.get("/api/v1/slos", tags=["slos"])
@@ -145,7 +156,12 @@ def create_app(
         "/api/v1/slos/{slo_id}",
         dependencies=write,
         tags=["slos"],
-        responses={**not_found, 422: {"description": "invalid body, or slo_id differs from the path"}},
+        responses={
+            **auth,
+            **unreadable,
+            **not_found,
+            422: {"description": "invalid body, or slo_id differs from the path"},
+        },
     )
     async def replace_slo(slo_id: SloIdPath, slo: SLO) -> SLO:
         known(slo_id)
@@ -154,10 +170,12 @@ def create_app(
                 status.HTTP_422_UNPROCESSABLE_ENTITY,
                 [{"loc": ["body", "slo_id"], "msg": "must equal the path's slo_id", "type": "value_error"}],
             )
-        await service.put_definition(slo)
+        await service.put_definition(_storable(slo))
         return slo
 
-    @app.delete("/api/v1/slos/{slo_id}", status_code=204, dependencies=write, tags=["slos"], responses=not_found)
+    @app.delete(
+        "/api/v1/slos/{slo_id}", status_code=204, dependencies=write, tags=["slos"], responses={**auth, **not_found}
+    )
     async def delete_slo(slo_id: SloIdPath) -> Response:
         known(slo_id)
         await service.delete_definition(slo_id)
@@ -168,13 +186,14 @@ def create_app(
         status_code=201,
         dependencies=write,
         tags=["alerts"],
-        responses={**not_found, 409: {"model": Problem}},
+        responses={**auth, **unreadable, **not_found, 409: {"model": Problem}},
     )
     async def add_alert_rule(slo_id: SloIdPath, rule: AlertRule) -> AlertRule:
         slo = known(slo_id)
         if any(r.rule_id == rule.rule_id for r in slo.alert_rules):
             raise HTTPException(status.HTTP_409_CONFLICT, f"rule {rule.rule_id!r} exists on {slo_id!r}")
-        await service.put_definition(slo.model_copy(update={"alert_rules": [*slo.alert_rules, rule]}))
+        _storable(rule)
+        await service.put_definition(_storable(slo.model_copy(update={"alert_rules": [*slo.alert_rules, rule]})))
         return rule
 
     @app.get("/api/v1/slos/{slo_id}/status", tags=["state"], responses=not_found)
@@ -228,6 +247,21 @@ def create_app(
         return await service.history(slo_id, start_us, end_us, step_s)
 
     return app
+
+
+def _storable(model: M) -> M:
+    """The model, if it reads back from its own JSON: what is written to the definitions
+    topic must validate on every worker, or it would be ignored there (and the write
+    would wait for it in vain). Fields the model derives (an alert rule's rule_id) can
+    fail that; a 422 names them."""
+    try:
+        type(model).model_validate_json(model.model_dump_json())
+    except ValidationError as exc:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_ENTITY,
+            [{"loc": ["body", *e["loc"]], "msg": f"{e['msg']} (as stored)", "type": e["type"]} for e in exc.errors()],
+        ) from exc
+    return model
 
 
 def _utc(dt: datetime) -> datetime:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 from app.core.windows import US_PER_S
 
@@ -22,6 +23,7 @@ def to_us(dt: datetime) -> int:
     return (dt - EPOCH) // _ONE_US
 
 
+@lru_cache(maxsize=256)  # a batch formats the same instant for every status event
 def isoformat_z(ts_us: int) -> str:
     """RFC 3339 in UTC with a `Z`, seconds precision unless fractional."""
     dt = to_datetime(ts_us)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from app.core.ring import bucket_of
 from app.core.state import WindowState
+from app.core.windows import TIERS
 
 MONTH = "M"
 QUARTER = "Q"
@@ -28,6 +29,15 @@ Part = str
 
 def ring_part(tier: int, slot: int) -> Part:
     return f"r{tier}.{slot}"
+
+
+# Part names are built once: naming is on the per-event path.
+RING_PARTS: tuple[tuple[Part, ...], ...] = tuple(
+    tuple(ring_part(t, s) for s in range(spec.n_buckets)) for t, spec in enumerate(TIERS)
+)
+PART_SLOT: dict[Part, tuple[int, int]] = {
+    name: (t, s) for t, names in enumerate(RING_PARTS) for s, name in enumerate(names)
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,10 +53,10 @@ Guard = dict[Part, PartMark]
 
 def parts_of_event(state: WindowState, ts_us: int) -> Iterator[tuple[Part, int]]:
     """(part, bucket index or period start) of each part an event at ts_us changes."""
-    for ti, ring in enumerate(state.rings):
-        k = bucket_of(ts_us, ring.bucket_us)
+    for names, ring in zip(RING_PARTS, state.rings, strict=True):
+        k = -(-ts_us // ring.bucket_us)
         if ring.head - k < ring.n:
-            yield ring_part(ti, k % ring.n), k
+            yield names[k % ring.n], k
     if ts_us >= state.quarter.start_us:
         yield QUARTER, state.quarter.start_us
         if ts_us >= state.month.start_us:
@@ -78,7 +88,7 @@ def part_value(state: WindowState, part: Part, offset: int) -> list[int]:
         return [state.month.start_us, state.month_good, state.month_total, offset]
     if part == QUARTER:
         return [state.quarter.start_us, state.quarter_good, state.quarter_total, offset]
-    tier, slot = (int(x) for x in part[1:].split("."))
+    tier, slot = PART_SLOT[part]
     ring = state.rings[tier]
     k = ring.head - (ring.head - slot) % ring.n  # the bucket that slot holds now
     return [k, ring.good[slot], ring.total[slot], offset]

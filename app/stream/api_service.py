@@ -1,8 +1,10 @@
 """The API's view of a worker: definitions it knows, state of the SLOs it owns.
 
-Reads of an SLO owned by another worker go to the Redis read model when one is
-configured (app/stream/read_model.py); without Redis (the embedded default,
-one worker) every SLO is local.
+With a Redis read model configured (app/stream/read_model.py), status, error
+budget and history come from it on every worker, the owner included: whichever
+worker a request lands on, the answer is the same (the SLO's last status event,
+evaluated when it was published). Without Redis (the embedded default, one
+worker) every SLO is local and evaluated at the request's instant.
 """
 
 from __future__ import annotations
@@ -59,30 +61,30 @@ class WorkerSloService:
         return slo, store.evaluate(slo, wall_us())
 
     async def status(self, slo_id: str) -> SLOStatusReport | None:
+        if self.worker.read_model is not None:
+            return await self.worker.read_model.status(slo_id)
         local = self._local_report(slo_id)
-        if local is not None:
-            return status_report(*local)
-        return await self.worker.read_model.status(slo_id) if self.worker.read_model else None
+        return None if local is None else status_report(*local)
 
     async def error_budget(self, slo_id: str) -> ErrorBudget | None:
+        if self.worker.read_model is not None:
+            return await self.worker.read_model.error_budget(slo_id)
         local = self._local_report(slo_id)
-        if local is not None:
-            return error_budget(*local)
-        return await self.worker.read_model.error_budget(slo_id) if self.worker.read_model else None
+        return None if local is None else error_budget(*local)
 
     async def history(self, slo_id: str, start_us: int, end_us: int, step_s: int) -> list[SLIMetric]:
+        if self.worker.read_model is not None:
+            return await self.worker.read_model.history(slo_id, start_us, end_us, step_s)
         slo = self.worker.definitions.get(slo_id)
         store = self.worker.stores.get(partition_for(slo_id.encode(), self.worker.n_partitions))
-        if slo is not None and store is not None and slo_id in store.slos:
-            state = store.slos[slo_id].state
-            state.advance(wall_us())
-            return [
-                SLIMetric.of(slo_id, p.end_us, step_s, p.good, p.total)
-                for p in history(state, start_us, end_us, step_s * 1_000_000)
-            ]
-        if self.worker.read_model:
-            return await self.worker.read_model.history(slo_id, start_us, end_us, step_s)
-        return []
+        if slo is None or store is None or slo_id not in store.slos:
+            return []
+        state = store.slos[slo_id].state
+        state.advance(wall_us())
+        return [
+            SLIMetric.of(slo_id, p.end_us, step_s, p.good, p.total)
+            for p in history(state, start_us, end_us, step_s * 1_000_000)
+        ]
 
     def ready(self) -> bool:
         return self.worker.ready.is_set()

@@ -11,6 +11,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from app.core.report import SloReport
+from app.core.windows import WINDOW_NAMES
 from app.domain.enums import SLOStatus
 from app.domain.models import SLO
 
@@ -58,26 +59,35 @@ class WorkerMetrics:
         )
         self.recovery = Gauge("slo_worker_recovery_seconds", "Duration of the last state recovery.", registry=r)
         self.partitions = Gauge("slo_worker_partitions_owned", "Input partitions this worker owns.", registry=r)
-        self._firing_seen: dict[str, set[tuple[str, str]]] = {}
+        self._children: dict[str, _SloChildren] = {}
 
     def observe_slo(self, slo: SLO, report: SloReport) -> None:
-        labels = (slo.slo_id, slo.service_name)
+        """Set the SLO's gauges (labelled children are looked up once per SLO and kept)."""
+        children = self._children.get(slo.slo_id)
+        if children is None:
+            children = self._children[slo.slo_id] = _SloChildren(self, slo)
         budget = report.budget
         if budget.current_sli is not None:
-            self.sli.labels(*labels).set(budget.current_sli / 100)
-        self.target.labels(*labels).set(slo.target_percentage / 100)
-        self.budget_remaining.labels(*labels).set(budget.remaining_ratio)
-        self.budget_consumed.labels(*labels).set(budget.consumed_ratio)
+            children.sli.set(budget.current_sli / 100)
+        children.target.set(slo.target_percentage / 100)
+        children.remaining.set(budget.remaining_ratio)
+        children.consumed.set(budget.consumed_ratio)
         for window, rate in report.burn_rates.items():
-            self.burn_rate.labels(*labels, window).set(rate)
-        for status in SLOStatus:
-            self.status.labels(*labels, status.value).set(1.0 if status is report.status else 0.0)
-        now_firing = {(f.rule.name, f.severity.value) for f in report.firing}
-        for rule, severity in self._firing_seen.get(slo.slo_id, set()) | now_firing:
-            self.firing.labels(*labels, rule, severity).set(1.0 if (rule, severity) in now_firing else 0.0)
-        self._firing_seen[slo.slo_id] = self._firing_seen.get(slo.slo_id, set()) | now_firing
+            children.burn[window].set(rate)
+        if children.status_now is not report.status:
+            for status, child in children.status.items():
+                child.set(1.0 if status is report.status else 0.0)
+            children.status_now = report.status
+        firing = {(f.rule.name, f.severity.value) for f in report.firing}
+        if firing or children.firing_seen:
+            for rule, severity in children.firing_seen | firing:
+                self.firing.labels(slo.slo_id, slo.service_name, rule, severity).set(
+                    1.0 if (rule, severity) in firing else 0.0
+                )
+            children.firing_seen |= firing
 
     def forget_slo(self, slo: SLO) -> None:
+        self._children.pop(slo.slo_id, None)
         for gauge in (self.sli, self.target, self.budget_remaining, self.budget_consumed):
             try:
                 gauge.remove(slo.slo_id, slo.service_name)
@@ -86,3 +96,18 @@ class WorkerMetrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _SloChildren:
+    """The labelled gauge children of one SLO."""
+
+    def __init__(self, m: WorkerMetrics, slo: SLO) -> None:
+        labels = (slo.slo_id, slo.service_name)
+        self.sli = m.sli.labels(*labels)
+        self.target = m.target.labels(*labels)
+        self.remaining = m.budget_remaining.labels(*labels)
+        self.consumed = m.budget_consumed.labels(*labels)
+        self.burn = {w: m.burn_rate.labels(*labels, w) for w in WINDOW_NAMES}
+        self.status = {st: m.status.labels(*labels, st.value) for st in SLOStatus}
+        self.status_now: SLOStatus | None = None
+        self.firing_seen: set[tuple[str, str]] = set()

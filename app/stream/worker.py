@@ -91,9 +91,16 @@ class Worker:
         self._stopping = asyncio.Event()
         self._ts_cache = TimestampCache()
         self.n_partitions = topology.partitions
+        self.n_status_partitions = topology.partitions
+        self._metrics_partitions: dict[bytes, int] = {}
+        self._status_partitions: dict[bytes, int] = {}
         self.read_model: ReadModel | None = None
         self.producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap, acks="all", linger_ms=0, client_id=settings.worker_id
+            bootstrap_servers=bootstrap,
+            acks="all",
+            linger_ms=0,
+            max_batch_size=256 * 1024,
+            client_id=settings.worker_id,
         )
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap,
@@ -131,6 +138,7 @@ class Worker:
         # The partition count the producer's partitioner really uses (the topic may
         # predate the topology): re-keying must agree with it or it would loop.
         self.n_partitions = len(await self.producer.partitions_for(self.topics.metrics))
+        self.n_status_partitions = len(await self.producer.partitions_for(self.topics.status))
         self.consumer.subscribe([self.topics.metrics], listener=_Rebalance(self))
         await self.consumer.start()
         self._tasks = [
@@ -223,10 +231,12 @@ class Worker:
 
     async def process(self, batch: dict[TopicPartition, list[Any]]) -> None:
         now = wall_us()
-        sends: list[asyncio.Future[Any]] = []
+        sends: Sends = []
+        out = _RecordBatches(self.producer)
         touched: dict[int, set[str]] = {}
         commits: dict[TopicPartition, int] = {}
         oldest_ms = now // 1000
+        n_in = 0
         for tp, records in batch.items():
             store = self.stores.get(tp.partition)
             if store is None:
@@ -236,19 +246,22 @@ class Worker:
                 slo_id = await self._handle(store, tp, record, now, sends)
                 if slo_id is not None:
                     seen.add(slo_id)
+            n_in += len(records)
             commits[tp] = records[-1].offset + 1
             oldest_ms = min(oldest_ms, records[0].timestamp)
             highwater = self.consumer.highwater(tp)
             if highwater is not None:
                 self.metrics.lag.labels(str(tp.partition)).set(highwater - commits[tp])
+        self._count("events_in", self.metrics.events_in, n_in)
         for partition, slo_ids in touched.items():
             store = self.stores[partition]
             for slo_id in slo_ids:
                 slo = self.definitions.get(slo_id)
                 if slo is not None:
-                    sends.append(await self._publish_status(store, slo, now))
+                    self._stage_status(out, store, slo, now)
             for key, value in store.drain_records():
-                sends.append(await self.producer.send(self.changelog, value, key=key, partition=partition))
+                out.add(self.changelog, partition, key, value)
+        sends.extend(await out.send())
         if sends:
             await asyncio.gather(*sends)
         if self.read_model is not None:
@@ -264,17 +277,32 @@ class Worker:
                 self.stats["commit_failures"] += 1
                 log.warning("commit failed (%s); the next owner replays these offsets", exc)
 
+    def _count(self, name: str, counter: Any, n: int) -> None:
+        if n:
+            self.stats[name] += n
+            counter.inc(n)
+
+    def _status_partition(self, key: bytes) -> int:
+        partition = self._status_partitions.get(key)
+        if partition is None:
+            partition = self._status_partitions[key] = partition_for(key, self.n_status_partitions)
+        return partition
+
+    def _owner_partition(self, key: bytes) -> int:
+        partition = self._metrics_partitions.get(key)
+        if partition is None:
+            partition = self._metrics_partitions[key] = partition_for(key, self.n_partitions)
+        return partition
+
     async def _handle(
         self,
         store: PartitionStore,
         tp: TopicPartition,
         record: Any,
         now: int,
-        sends: list[asyncio.Future[Any]],
+        sends: Sends,
     ) -> str | None:
         """Apply one input record; returns the slo_id it counted for, else None."""
-        self.stats["events_in"] += 1
-        self.metrics.events_in.inc()
         raw = record.value
         try:
             if raw is None:
@@ -286,19 +314,17 @@ class Worker:
             if not slo.enabled:
                 raise reject(RejectReason.DISABLED_SLO, f"SLO {event.slo_id!r} is disabled", "slo_id")
             key = event.slo_id.encode()
-            if record.key != key or partition_for(key, self.n_partitions) != tp.partition:
+            if record.key != key or self._owner_partition(key) != tp.partition:
                 # Unkeyed or wrongly keyed: publish again under its slo_id, to the
                 # partition that owns the SLO's state; this copy is not counted.
                 sends.append(await self.producer.send(self.topics.metrics, raw, key=key))
-                self.stats["repartitioned"] += 1
-                self.metrics.repartitioned.inc()
+                self._count("repartitioned", self.metrics.repartitioned, 1)
                 return None
             store.apply(slo, event, record.offset, now)
         except RejectedEvent as exc:
             sends.append(await self._dead_letter(tp, record, exc))
             return None
-        self.stats["accepted"] += 1
-        self.metrics.accepted.inc()
+        self._count("accepted", self.metrics.accepted, 1)
         return event.slo_id
 
     async def _dead_letter(self, tp: TopicPartition, record: Any, exc: RejectedEvent) -> asyncio.Future[Any]:
@@ -317,23 +343,21 @@ class Worker:
         )
         return future
 
-    async def _publish_status(self, store: PartitionStore, slo: SLO, now: int) -> asyncio.Future[Any]:
+    def _stage_status(self, out: _RecordBatches, store: PartitionStore, slo: SLO, now: int) -> None:
+        """Evaluate an SLO and queue its status event (sent with the batch's other records)."""
         report = store.evaluate(slo, now)
         runtime = store.slos[slo.slo_id]
         seq = runtime.seq + 1
         event = status_event(slo, report, seq, now)
-        store.mark_published(slo.slo_id, seq, (report.status.value, frozenset(f.rule.name for f in report.firing)))
-        self.stats["status_out"] += 1
-        self.metrics.status_out.inc()
+        store.mark_published(slo.slo_id, seq, _status_key(report))
+        self._count("status_out", self.metrics.status_out, 1)
         self.metrics.observe_slo(slo, report)
         if self.read_model is not None:
             self.read_model.stage(slo, report, runtime.state, list(runtime.dirty))
         if self.on_status is not None:
             self.on_status(event)
-        future: asyncio.Future[Any] = await self.producer.send(
-            self.topics.status, _encode(event), key=slo.slo_id.encode()
-        )
-        return future
+        key = slo.slo_id.encode()
+        out.add(self.topics.status, self._status_partition(key), key, _encode(event))
 
     # -- the timer -----------------------------------------------------------------
     async def _timer_loop(self) -> None:
@@ -344,18 +368,46 @@ class Worker:
 
     async def tick(self, now: int) -> None:
         """Re-evaluate every SLO on the wall clock; publish those whose status or rules changed."""
-        sends = []
+        out = _RecordBatches(self.producer)
         for partition, store in self.stores.items():
             for slo_id, runtime in list(store.slos.items()):
                 slo = self.definitions.get(slo_id)
                 if slo is None or not slo.enabled:
                     continue
-                report = store.evaluate(slo, now)
-                if _status_key(report) != runtime.last_status:
-                    sends.append(await self._publish_status(store, slo, now))
+                if _status_key(store.evaluate(slo, now)) != runtime.last_status:
+                    self._stage_status(out, store, slo, now)
             for key, value in store.drain_records():
-                sends.append(await self.producer.send(self.changelog, value, key=key, partition=partition))
+                out.add(self.changelog, partition, key, value)
+        sends = await out.send()
         if sends:
             await asyncio.gather(*sends)
         if self.read_model is not None:
             await self.read_model.flush()
+
+
+class _RecordBatches:
+    """Records grouped by (topic, partition), sent as one record batch each: a few µs a
+    record instead of ~12 µs for a producer.send() each, and each batch lands whole."""
+
+    def __init__(self, producer: AIOKafkaProducer) -> None:
+        self.producer = producer
+        self.builders: dict[tuple[str, int], Any] = {}
+        self.full: list[tuple[str, int, Any]] = []
+
+    def add(self, topic: str, partition: int, key: bytes, value: bytes) -> None:
+        builder = self.builders.get((topic, partition))
+        if builder is None:
+            builder = self.builders[(topic, partition)] = self.producer.create_batch()
+        if builder.append(key=key, value=value, timestamp=None) is None:  # full: start another
+            self.full.append((topic, partition, builder))
+            builder = self.builders[(topic, partition)] = self.producer.create_batch()
+            builder.append(key=key, value=value, timestamp=None)
+
+    async def send(self) -> Sends:
+        batches = self.full + [(t, p, b) for (t, p), b in self.builders.items()]
+        self.full, self.builders = [], {}
+        futures: Sends = []
+        for topic, partition, builder in batches:
+            if builder.record_count():
+                futures.append(await self.producer.send_batch(builder, topic, partition=partition))
+        return futures
