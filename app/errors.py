@@ -35,3 +35,12 @@ class UsageError(SloEngineError):
         self.argument = argument
         self.reason = reason
         super().__init__(f"{argument}: {reason}")
+
+
+class Unavailable(SloEngineError):
+    """A dependency (Kafka, Redis) did not answer in time; the request may be retried."""
+
+    def __init__(self, dependency: str, reason: str) -> None:
+        self.dependency = dependency
+        self.reason = reason
+        super().__init__(f"{dependency} unavailable: {reason}")

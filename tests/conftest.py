@@ -1,4 +1,4 @@
-"""Fixtures of the streaming worker's integration tests.
+"""Fixtures of the integration tests (tests/stream, tests/api).
 
 One embedded broker (Tansu, memory storage) serves the whole session; every
 test builds its own topology (unique topic names and consumer group), so tests
@@ -34,12 +34,12 @@ def bootstrap(broker: EmbeddedBroker) -> str:
 
 @pytest.fixture
 def spawn(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Spawn]:
-    """Start a worker subprocess: spawn(bootstrap, topology, label). All are killed at teardown;
-    on failure their logs are printed (pytest shows them with the report)."""
+    """Start a worker subprocess: spawn(bootstrap, topology, label[, env]). All are killed at
+    teardown; on failure their logs are printed (pytest shows them with the report)."""
     workers: list[WorkerProcess] = []
 
-    def start(bootstrap: str, topology: Topology, label: str) -> WorkerProcess:
-        worker = WorkerProcess(bootstrap, topology, tmp_path, label).start()
+    def start(bootstrap: str, topology: Topology, label: str, env: dict[str, str] | None = None) -> WorkerProcess:
+        worker = WorkerProcess(bootstrap, topology, tmp_path, label, env).start()
         workers.append(worker)
         return worker
 

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, FastAPI, HTTPException, Path, Query, Response, status
-from fastapi.responses import PlainTextResponse
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Response, status
+from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, ValidationError
 
@@ -21,6 +21,7 @@ from app.api.service import SloService
 from app.core.calendar import to_us
 from app.domain.enums import SLOStatus, SLOType
 from app.domain.models import SLO, AlertRule, ErrorBudget, SLIMetric, SLOStatusReport
+from app.errors import Unavailable
 
 SloIdPath = Annotated[
     str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$", description="SLO id")
@@ -70,6 +71,13 @@ def create_app(
         version="0.1.0",
         description="Real-time SLO engine: definitions, status, error budgets and history.",
     )
+
+    @app.exception_handler(Unavailable)
+    async def unavailable(request: Request, exc: Unavailable) -> JSONResponse:
+        return JSONResponse(
+            {"detail": str(exc), "dependency": exc.dependency}, status_code=503, headers={"Retry-After": "1"}
+        )
+
     write = [Depends(TokenGuard(api_token))]
     not_found: dict[int | str, dict[str, Any]] = {404: {"model": Problem}}
     # Mutating endpoints: the token's answers are documented like the others.

@@ -89,7 +89,8 @@ class AlertRule(BaseModel):
         if WINDOW_NAMES.index(self.short_window) >= WINDOW_NAMES.index(self.time_window):
             raise ValueError("short_window must be shorter than time_window")
         if self.rule_id is None:
-            self.rule_id = f"custom-{self.time_window}-{self.short_window}-{self.burn_rate_threshold:g}"
+            threshold = f"{self.burn_rate_threshold:g}".replace("+", "")  # 1e+06 -> 1e06: a valid id
+            self.rule_id = f"custom-{self.time_window}-{self.short_window}-{threshold}"
         return self
 
     def to_core(self) -> BurnRateRule:

@@ -16,6 +16,7 @@ from app.core.history import history
 from app.core.report import SloReport
 from app.domain.models import SLO, ErrorBudget, SLIMetric, SLOStatusReport
 from app.domain.views import error_budget, status_report
+from app.errors import Unavailable
 from app.stream.definitions_feed import delete_definition, publish_definition
 from app.stream.kafka_io import partition_for
 from app.stream.worker import Worker, wall_us
@@ -23,10 +24,10 @@ from app.stream.worker import Worker, wall_us
 APPLY_TIMEOUT_S = 10.0
 
 
-class DefinitionNotApplied(TimeoutError):
+class DefinitionNotApplied(Unavailable):
     def __init__(self, slo_id: str) -> None:
         self.slo_id = slo_id
-        super().__init__(f"definition {slo_id!r} written but not seen back within {APPLY_TIMEOUT_S}s")
+        super().__init__("kafka", f"definition {slo_id!r} written but not read back within {APPLY_TIMEOUT_S}s")
 
 
 class WorkerSloService:

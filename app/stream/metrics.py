@@ -87,12 +87,19 @@ class WorkerMetrics:
             children.firing_seen |= firing
 
     def forget_slo(self, slo: SLO) -> None:
+        """Drop every series of the SLO, whatever its service label was: the per-window,
+        per-status and per-rule ones too, so a deleted SLO stops being exported."""
         self._children.pop(slo.slo_id, None)
-        for gauge in (self.sli, self.target, self.budget_remaining, self.budget_consumed):
-            try:
-                gauge.remove(slo.slo_id, slo.service_name)
-            except KeyError:
-                continue  # never observed: nothing to remove
+        per_slo = (self.sli, self.target, self.budget_remaining, self.budget_consumed)
+        for gauge in (*per_slo, self.burn_rate, self.status, self.firing):
+            stale = {
+                tuple(sample.labels.values())
+                for family in gauge.collect()
+                for sample in family.samples
+                if sample.labels.get("slo_id") == slo.slo_id
+            }
+            for labelvalues in stale:
+                gauge.remove(*labelvalues)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

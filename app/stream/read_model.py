@@ -11,6 +11,7 @@ logged and counted but never stalls the pipeline.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -21,6 +22,7 @@ from app.core.state import WindowState
 from app.core.windows import HOUR_US, MINUTE_US
 from app.domain.models import SLO, ErrorBudget, SLIMetric, SLOStatusReport
 from app.domain.views import error_budget, status_report
+from app.errors import Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -73,18 +75,24 @@ class ReadModel:
             self.failures += 1
             log.warning("read model write failed (%s); the status topic still has every event", exc)
 
+    async def _read(self, pending: Awaitable[Any]) -> Any:
+        try:
+            return await pending
+        except RedisError as exc:
+            raise Unavailable("redis", str(exc)) from exc
+
     async def status(self, slo_id: str) -> SLOStatusReport | None:
-        raw = await self.client.get(self._key(slo_id, "status"))
+        raw = await self._read(self.client.get(self._key(slo_id, "status")))
         return None if raw is None else SLOStatusReport.model_validate_json(raw)
 
     async def error_budget(self, slo_id: str) -> ErrorBudget | None:
-        raw = await self.client.get(self._key(slo_id, "budget"))
+        raw = await self._read(self.client.get(self._key(slo_id, "budget")))
         return None if raw is None else ErrorBudget.model_validate_json(raw)
 
     async def history(self, slo_id: str, start_us: int, end_us: int, step_s: int) -> list[SLIMetric]:
         step_us = step_s * 1_000_000
         suffix, bucket_us = ("m", MINUTE_US) if step_us % HOUR_US else ("h", HOUR_US)
-        raw = await self.client.hgetall(self._key(slo_id, suffix))
+        raw = await self._read(self.client.hgetall(self._key(slo_id, suffix)))
         buckets = {int(k): tuple(int(x) for x in v.split(b",")) for k, v in raw.items()}
         if not buckets:
             return []

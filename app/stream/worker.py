@@ -181,9 +181,10 @@ class Worker:
 
     # -- definitions -------------------------------------------------------------
     def _on_definition(self, slo_id: str, slo: SLO | None) -> None:
-        if slo is None:
-            self.definitions.pop(slo_id, None)
-        else:
+        old = self.definitions.pop(slo_id, None)
+        if old is not None and (slo is None or slo.service_name != old.service_name):
+            self.metrics.forget_slo(old)  # its series must not outlive it (or its old labels)
+        if slo is not None:
             self.definitions[slo_id] = slo
 
     # -- rebalance ---------------------------------------------------------------
@@ -191,7 +192,10 @@ class Worker:
         async with self._lock:
             await self.producer.flush()
             for tp in revoked:
-                self.stores.pop(tp.partition, None)
+                store = self.stores.pop(tp.partition, None)
+                for slo_id in store.slos if store else ():
+                    if slo_id in self.definitions:  # the new owner exports this SLO now
+                        self.metrics.forget_slo(self.definitions[slo_id])
         self.ready.clear()
         log.info("released partitions %s", sorted(tp.partition for tp in revoked))
 

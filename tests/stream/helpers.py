@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -133,6 +133,10 @@ _ASSIGNED = re.compile(
 )
 
 
+# Settings a test never inherits from the environment it runs in: it passes them explicitly.
+_INHERITED_NOT = {"KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL", "SLO_API_TOKEN", "SLO_API_HOST", "SLO_API_PORT"}
+
+
 def log_time(asctime: str) -> float:
     """Epoch seconds of a logging `asctime` (local time, millisecond precision)."""
     return datetime.strptime(asctime, "%Y-%m-%d %H:%M:%S,%f").timestamp()
@@ -141,9 +145,12 @@ def log_time(asctime: str) -> float:
 class WorkerProcess:
     """`python -m app run` as a subprocess, its stdout and stderr in files."""
 
-    def __init__(self, bootstrap: str, topology: Topology, log_dir: Path, label: str) -> None:
+    def __init__(
+        self, bootstrap: str, topology: Topology, log_dir: Path, label: str, env: dict[str, str] | None = None
+    ) -> None:
         self.bootstrap = bootstrap
         self.topology = topology
+        self.env = dict(env or {})  # on top of WORKER_ENV: SLO_API_PORT, REDIS_URL, SLO_API_TOKEN...
         self.label = f"{label}-{uuid.uuid4().hex[:6]}"
         self.out_path = log_dir / f"{self.label}.out"
         self.err_path = log_dir / f"{self.label}.err"
@@ -151,8 +158,8 @@ class WorkerProcess:
         self._files: list[IO[bytes]] = []
 
     def start(self) -> WorkerProcess:
-        env = {**os.environ, **WORKER_ENV, "SLO_WORKER_ID": self.label, "PYTHONUNBUFFERED": "1"}
-        env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
+        env = {k: v for k, v in os.environ.items() if k not in _INHERITED_NOT}
+        env.update({**WORKER_ENV, **self.env, "SLO_WORKER_ID": self.label, "PYTHONUNBUFFERED": "1"})
         out, err = open(self.out_path, "wb"), open(self.err_path, "wb")  # noqa: SIM115
         self._files = [out, err]
         argv = [sys.executable, "-m", "app", "run", "--bootstrap", self.bootstrap]
@@ -243,7 +250,12 @@ class WorkerProcess:
             f.close()
 
 
-Spawn = Callable[[str, Topology, str], WorkerProcess]  # the `spawn` fixture: (bootstrap, topology, label)
+class Spawn(Protocol):
+    """The `spawn` fixture: spawn(bootstrap, topology, label[, env]) -> a started worker."""
+
+    def __call__(
+        self, bootstrap: str, topology: Topology, label: str, env: dict[str, str] | None = None
+    ) -> WorkerProcess: ...
 
 
 # -- producing ---------------------------------------------------------------------
