@@ -36,6 +36,7 @@ from app.stream.definitions_feed import DefinitionsFeed, publish_definition
 from app.stream.kafka_io import changelog_topic, ensure_topics, partition_for, read_to_end
 from app.stream.metrics import WorkerMetrics
 from app.stream.read_model import ReadModel
+from app.stream.record_batches import RecordBatches
 from app.stream.settings import WorkerSettings
 from app.stream.store import PartitionStore
 from app.topology import Topology
@@ -236,7 +237,7 @@ class Worker:
     async def process(self, batch: dict[TopicPartition, list[Any]]) -> None:
         now = wall_us()
         sends: Sends = []
-        out = _RecordBatches(self.producer)
+        out = RecordBatches(self.producer)
         touched: dict[int, set[str]] = {}
         commits: dict[TopicPartition, int] = {}
         oldest_ms = now // 1000
@@ -347,7 +348,7 @@ class Worker:
         )
         return future
 
-    def _stage_status(self, out: _RecordBatches, store: PartitionStore, slo: SLO, now: int) -> None:
+    def _stage_status(self, out: RecordBatches, store: PartitionStore, slo: SLO, now: int) -> None:
         """Evaluate an SLO and queue its status event (sent with the batch's other records)."""
         report = store.evaluate(slo, now)
         runtime = store.slos[slo.slo_id]
@@ -372,7 +373,7 @@ class Worker:
 
     async def tick(self, now: int) -> None:
         """Re-evaluate every SLO on the wall clock; publish those whose status or rules changed."""
-        out = _RecordBatches(self.producer)
+        out = RecordBatches(self.producer)
         for partition, store in self.stores.items():
             for slo_id, runtime in list(store.slos.items()):
                 slo = self.definitions.get(slo_id)
@@ -387,31 +388,3 @@ class Worker:
             await asyncio.gather(*sends)
         if self.read_model is not None:
             await self.read_model.flush()
-
-
-class _RecordBatches:
-    """Records grouped by (topic, partition), sent as one record batch each: a few µs a
-    record instead of ~12 µs for a producer.send() each, and each batch lands whole."""
-
-    def __init__(self, producer: AIOKafkaProducer) -> None:
-        self.producer = producer
-        self.builders: dict[tuple[str, int], Any] = {}
-        self.full: list[tuple[str, int, Any]] = []
-
-    def add(self, topic: str, partition: int, key: bytes, value: bytes) -> None:
-        builder = self.builders.get((topic, partition))
-        if builder is None:
-            builder = self.builders[(topic, partition)] = self.producer.create_batch()
-        if builder.append(key=key, value=value, timestamp=None) is None:  # full: start another
-            self.full.append((topic, partition, builder))
-            builder = self.builders[(topic, partition)] = self.producer.create_batch()
-            builder.append(key=key, value=value, timestamp=None)
-
-    async def send(self) -> Sends:
-        batches = self.full + [(t, p, b) for (t, p), b in self.builders.items()]
-        self.full, self.builders = [], {}
-        futures: Sends = []
-        for topic, partition, builder in batches:
-            if builder.record_count():
-                futures.append(await self.producer.send_batch(builder, topic, partition=partition))
-        return futures
