@@ -109,6 +109,17 @@ def cmd_tail_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return run_async(tail_status(_bootstrap(args), topology.topics.status, args.from_beginning, args.json, out))
 
 
+def cmd_export_prometheus_rules(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    import yaml
+
+    from app.export.prometheus_rules import prometheus_rules
+
+    topology = load_topology(_settings(args).topology_path)
+    now_us = args.at if args.at is not None else time.time_ns() // 1000
+    out.write(yaml.safe_dump(prometheus_rules(topology.slos, now_us), sort_keys=False, width=200))
+    return 0
+
+
 def _stream_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--topology", type=Path, default=None, help="topology file (SLO_TOPOLOGY)")
     p.add_argument("--bootstrap", default=None, help="Kafka bootstrap servers (KAFKA_BOOTSTRAP_SERVERS)")
@@ -142,6 +153,14 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_argument("--from-beginning", action="store_true")
     tail.add_argument("--json", action="store_true", help="print the raw events")
     tail.set_defaults(func=cmd_tail_status)
+
+    export = sub.add_parser("export", help="export definitions to other tools").add_subparsers(
+        dest="format", required=True
+    )
+    rules = export.add_parser("prometheus-rules", help="recording + multiwindow alerting rules (YAML on stdout)")
+    _stream_flags(rules)
+    rules.add_argument("--at", type=_at, default=None, help="instant for calendar-period thresholds (default: now)")
+    rules.set_defaults(func=cmd_export_prometheus_rules)
     return parser
 
 

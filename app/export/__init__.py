@@ -1,0 +1,1 @@
+"""Exports of the SLO definitions to other tools' formats."""
