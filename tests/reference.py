@@ -184,9 +184,13 @@ DEFAULT_RULES: tuple[Rule, ...] = (
 
 
 def rules_of(slo: SLO) -> tuple[Rule, ...]:
+    custom = tuple(
+        Rule(Severity(r.severity), r.time_window, r.short_window or "", threshold=dec(r.burn_rate_threshold))
+        for r in slo.alert_rules
+    )
     if slo.burn_rate_rules is None:
-        return DEFAULT_RULES
-    return tuple(
+        return DEFAULT_RULES + custom
+    return custom + tuple(
         Rule(
             Severity(r.severity),
             r.long_window,
@@ -285,6 +289,9 @@ def evaluate(
             continue
         factor = rule_factor(rule, length)
         bl, bs = burn_rates[rule.long], burn_rates[rule.short]
+        short_total = rolling_sums(mine, now_us, WINDOWS[rule.short])[1]
+        if short_total < slo.min_short_window_events:
+            continue  # low-traffic guard: too few events in the short window to page on
         if bl > factor and bs > factor:
             firing.append(RefFiring(rule.name, rule.severity, factor, bl, bs))
 

@@ -614,3 +614,30 @@ def test_large_counts_sum_exactly() -> None:
 )
 def test_format_duration(seconds: float | None, text: str | None) -> None:
     assert format_duration(seconds) == text
+
+
+# -- low-traffic guard (issue 5) ---------------------------------------------------------
+
+
+def test_a_quiet_service_with_one_error_does_not_page() -> None:
+    """1 bad of 3 events in the last 5 minutes burns at 333x a 99.9% budget, but the
+    short windows hold fewer than the default 10 events: no rule fires, no page."""
+    slo = make_slo()
+    rep = run(slo, NOW, [(NOW - MIN, 2, 3)])
+    assert rep.burn_rates["5m"] == approx(333.333333, rel=1e-6)
+    assert rep.firing == []
+    assert rep.status is SLOStatus.EXHAUSTED  # 1 bad > 0.003 allowed: the budget is gone all the same
+
+
+def test_the_guard_is_per_slo_and_can_be_switched_off() -> None:
+    quiet = [(NOW - MIN, 2, 3)]
+    guarded = run(make_slo(), NOW, quiet)
+    unguarded = run(make_slo(min_short_window_events=0), NOW, quiet)
+    assert guarded.firing == []
+    assert [f.rule.name for f in unguarded.firing] == ["page-1h-5m", "page-6h-30m", "ticket-24h-2h", "ticket-3d-6h"]
+
+
+def test_the_guard_lets_a_busy_service_page() -> None:
+    rep = run(make_slo(), NOW, [(NOW - MIN, 900, 1_000)])  # 1,000 events in the short windows
+    assert "page-1h-5m" in [f.rule.name for f in rep.firing]
+    assert rep.status is SLOStatus.EXHAUSTED  # 100 bad against 1 allowed

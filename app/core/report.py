@@ -27,6 +27,7 @@ class Objective:
     time_period: TimePeriod
     rules: tuple[BurnRateRule, ...] = DEFAULT_RULES
     thresholds: StatusThresholds = field(default=DEFAULT_THRESHOLDS)
+    min_short_window_events: int = 0
     budget_ratio: BudgetRatio = field(init=False)
 
     def __post_init__(self) -> None:
@@ -75,7 +76,9 @@ def evaluate(objective: Objective, state: WindowState) -> SloReport:
     burn_rates = {name: burn_rate(*state.window(name), budget_ratio) for name in WINDOW_NAMES}
     good, total, start_us, period_us = period_sums(objective, state)
     budget = period_budget(good, total, budget_ratio)
-    firing = firing_rules(objective.rules, period_us, burn_rates, state.window, budget_ratio)
+    firing = firing_rules(
+        objective.rules, period_us, burn_rates, state.window, budget_ratio, objective.min_short_window_events
+    )
     return SloReport(
         slo_id=objective.slo_id,
         now_us=state.now_us,

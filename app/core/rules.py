@@ -107,13 +107,19 @@ def firing_rules(
     burn_rates: Mapping[str, float],
     window_counts: Callable[[str], tuple[int, int]],
     budget_ratio: BudgetRatio,
+    min_short_events: int = 0,
 ) -> list[FiringRule]:
-    """The rules whose long AND short burn rates both exceed their threshold."""
+    """The rules whose long AND short burn rates both exceed their threshold.
+
+    Low-traffic guard: a rule whose short window holds fewer than
+    `min_short_events` events does not fire (one error of three must not page)."""
     firing = []
     for rule in rules:
         if not rule.applies_to(period_us):
             continue
         long_w, short_w = rule.long_window, rule.short_window
+        if window_counts(short_w)[1] < min_short_events:
+            continue
         if burns_above(rule, period_us, long_w, burn_rates[long_w], window_counts(long_w), budget_ratio) and (
             burns_above(rule, period_us, short_w, burn_rates[short_w], window_counts(short_w), budget_ratio)
         ):

@@ -127,6 +127,12 @@ class SLO(BaseModel):
     burn_rate_rules: list[RuleSpec] | None = Field(
         default=None, max_length=32, description="Replaces the default policy when given."
     )
+    min_short_window_events: int = Field(
+        default=10,
+        ge=0,
+        le=1_000_000_000,
+        description="Low-traffic guard: a rule fires only if its short window holds at least this many events.",
+    )
     alert_rules: list[AlertRule] = Field(
         default_factory=list, max_length=32, description="Custom rules, evaluated besides the policy."
     )

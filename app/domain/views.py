@@ -42,6 +42,7 @@ def objective_of(slo: SLO) -> Objective:
         time_period=slo.time_period,
         rules=slo.rules(),
         thresholds=slo.thresholds(),
+        min_short_window_events=slo.min_short_window_events,
     )
 
 

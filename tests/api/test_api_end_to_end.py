@@ -252,6 +252,7 @@ def _defaults() -> dict[str, Any]:
         "critical_budget_ratio": 0.1,
         "warning_budget_ratio": 0.25,
         "burn_rate_rules": None,
+        "min_short_window_events": 10,
         "alert_rules": [],
     }
 
