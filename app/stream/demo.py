@@ -1,10 +1,13 @@
 """A synthetic producer, so a newcomer sees statuses and burn rates move.
 
-It backfills the last 24 hours of steady per-minute traffic for every SLO of
-the topology, then reports live counts every second. A scripted incident hits
-the first SLO for 3 minutes at 30% errors, 30 s after the start and every 15
-minutes after that: its 5m and 1h burn rates cross 14.4, the page rule fires
-(CRITICAL), and about five minutes after the incident ends it resolves.
+It backfills the last 30 days of steady per-minute traffic for every SLO of
+the topology (so a 30-day budget has its full base), then reports live counts
+every second. A scripted incident hits the first SLO 30 s after the start and
+every 15 minutes after that: for 60 s its traffic quintuples with 40% errors.
+About 27 s in, its 1h burn rate crosses 14.4 with the 5m one far above: the
+page-1h-5m rule fires (CRITICAL). It spends ~5% of the 30-day budget, and the
+page resolves on its own about five minutes after the incident ends, when the
+5m window has cleared.
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ from app.domain.models import SLO
 
 RATE_PER_S = 200  # events each SLO reports per second
 BASE_ERROR = 0.0002
-INCIDENT_ERROR = 0.30
-INCIDENT_START_S, INCIDENT_LENGTH_S, CYCLE_S = 30, 180, 900
+INCIDENT_ERROR = 0.40
+INCIDENT_TRAFFIC_FACTOR = 5
+INCIDENT_START_S, INCIDENT_LENGTH_S, CYCLE_S = 30, 60, 900
 
 
 def _event(slo_id: str, ts: float, total: int, error_ratio: float, rng: random.Random) -> bytes:
@@ -39,7 +43,7 @@ async def produce_demo(bootstrap: str, topic: str, slos: list[SLO], duration_s: 
     try:
         await producer.start()
         start = time.time()
-        for minute in range(24 * 60, 0, -1):  # backfill: one event per SLO per minute
+        for minute in range(30 * 24 * 60 - 1, 0, -1):  # backfill, inside the 30-day retention
             ts = float(int(start) - minute * 60)
             for slo in slos:
                 await producer.send(
@@ -51,8 +55,10 @@ async def produce_demo(bootstrap: str, topic: str, slos: list[SLO], duration_s: 
             phase = (now - start - INCIDENT_START_S) % CYCLE_S
             in_incident = now - start >= INCIDENT_START_S and phase < INCIDENT_LENGTH_S
             for i, slo in enumerate(slos):
-                ratio = INCIDENT_ERROR if (i == 0 and in_incident) else BASE_ERROR
+                hit = i == 0 and in_incident
+                ratio = INCIDENT_ERROR if hit else BASE_ERROR
                 total = rng.randint(RATE_PER_S * 8 // 10, RATE_PER_S * 12 // 10)
+                total *= INCIDENT_TRAFFIC_FACTOR if hit else 1
                 await producer.send(topic, _event(slo.slo_id, now, total, ratio, rng), key=slo.slo_id.encode())
             await asyncio.sleep(max(0.0, 1.0 - (time.time() - now)))
     finally:
