@@ -174,10 +174,7 @@ def create_app(
     async def replace_slo(slo_id: SloIdPath, slo: SLO) -> SLO:
         known(slo_id)
         if slo.slo_id != slo_id:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_ENTITY,
-                [{"loc": ["body", "slo_id"], "msg": "must equal the path's slo_id", "type": "value_error"}],
-            )
+            raise _invalid("body", "slo_id", "must equal the path's slo_id")
         await service.put_definition(_storable(slo))
         return slo
 
@@ -230,28 +227,13 @@ def create_app(
         known(slo_id)
         start_us, end_us = to_us(_utc(start_time)), to_us(_utc(end_time))
         if end_us <= start_us:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_ENTITY,
-                [{"loc": ["query", "end_time"], "msg": "must be after start_time", "type": "value_error"}],
-            )
+            raise _invalid("query", "end_time", "must be after start_time")
         if step is not None and step % 60:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_ENTITY,
-                [{"loc": ["query", "step"], "msg": "must be a whole number of minutes", "type": "value_error"}],
-            )
+            raise _invalid("query", "step", "must be a whole number of minutes")
         span_s = (end_us - start_us) // 1_000_000
         step_s = step or (60 if span_s <= 86_400 else 3600)
         if span_s // step_s > MAX_HISTORY_POINTS:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_ENTITY,
-                [
-                    {
-                        "loc": ["query", "step"],
-                        "msg": f"more than {MAX_HISTORY_POINTS} points",
-                        "type": "value_error",
-                    }
-                ],
-            )
+            raise _invalid("query", "step", f"more than {MAX_HISTORY_POINTS} points")
         return await service.history(slo_id, start_us, end_us, step_s)
 
     return app
@@ -270,6 +252,13 @@ def _storable(model: M) -> M:
             [{"loc": ["body", *e["loc"]], "msg": f"{e['msg']} (as stored)", "type": e["type"]} for e in exc.errors()],
         ) from exc
     return model
+
+
+def _invalid(where: str, field: str, msg: str) -> HTTPException:
+    """A 422 in FastAPI's own validation shape, naming the field at fault."""
+    return HTTPException(
+        status.HTTP_422_UNPROCESSABLE_ENTITY, [{"loc": [where, field], "msg": msg, "type": "value_error"}]
+    )
 
 
 def _utc(dt: datetime) -> datetime:

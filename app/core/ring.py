@@ -91,9 +91,6 @@ class Ring:
         self.head = head
 
     # -- reads -------------------------------------------------------------
-    def window_sums(self, i: int) -> tuple[int, int]:
-        return self.win_good[i], self.win_total[i]
-
     def buckets(self) -> list[tuple[int, int, int]]:
         """Non-empty buckets as (bucket index, good, total), oldest first."""
         out = []

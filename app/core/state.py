@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import heapq
 
-import numpy as np
-
 from app.core.calendar import Period, month_of, quarter_of
 from app.core.ring import Int64Array, Ring, bucket_of
 from app.core.windows import TIERS, WINDOW_SLOT
@@ -113,7 +111,3 @@ class WindowState:
         """Bytes of counters held (buckets, sums, pending), for the state budget."""
         counters = sum(r.nbytes() + 16 * len(r.win_n) for r in self.rings)
         return counters + 4 * 8 + 24 * len(self.pending) + 3 * 8
-
-
-def as_int64(values: list[int]) -> Int64Array:
-    return np.asarray(values, dtype=np.int64)

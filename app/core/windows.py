@@ -26,10 +26,6 @@ class Window:
     name: str
     length_us: int
 
-    @property
-    def length_s(self) -> float:
-        return self.length_us / US_PER_S
-
 
 W5M = Window("5m", 5 * MINUTE_US)
 W30M = Window("30m", 30 * MINUTE_US)
@@ -83,8 +79,3 @@ TIERS: tuple[TierSpec, ...] = (
 WINDOW_SLOT: dict[str, tuple[int, int]] = {
     w.name: (ti, wi) for ti, tier in enumerate(TIERS) for wi, w in enumerate(tier.windows)
 }
-
-
-def parse_window(name: str) -> Window:
-    """The window called `name` ("5m" ... "30d"); KeyError if there is none."""
-    return WINDOW_BY_NAME[name]

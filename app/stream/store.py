@@ -30,18 +30,6 @@ _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
 
 
-_OBJECTIVES: dict[str, tuple[SLO, Objective]] = {}
-
-
-def _objective(slo: SLO) -> Objective:
-    """The engine's view of a definition, rebuilt only when the definition object changes
-    (building one costs ~6 us: exact fractions, rule conversion)."""
-    hit = _OBJECTIVES.get(slo.slo_id)
-    if hit is None or hit[0] is not slo:
-        hit = _OBJECTIVES[slo.slo_id] = (slo, objective_of(slo))
-    return hit[1]
-
-
 def record_key(slo_id: str, part: Part) -> bytes:
     return f"{slo_id}{KEY_SEP}{part}".encode()
 
@@ -71,6 +59,15 @@ class PartitionStore:
         self._dirty_slos: set[str] = set()
         self._ranges: dict[TimePeriod, AcceptanceRange] = {}
         self._ranges_now = -1
+        self._objectives: dict[str, tuple[SLO, Objective]] = {}
+
+    def _objective(self, slo: SLO) -> Objective:
+        """The engine's view of a definition, rebuilt only when the definition object
+        changes (building one costs ~6 us: exact fractions, rule conversion)."""
+        hit = self._objectives.get(slo.slo_id)
+        if hit is None or hit[0] is not slo:
+            hit = self._objectives[slo.slo_id] = (slo, objective_of(slo))
+        return hit[1]
 
     def _acceptance(self, period: TimePeriod, now_us: int) -> AcceptanceRange:
         """One acceptance range per period per wall-clock instant (a batch shares one)."""
@@ -111,7 +108,7 @@ class PartitionStore:
     def evaluate(self, slo: SLO, now_us: int) -> SloReport:
         rt = self.runtime(slo.slo_id, now_us)
         rt.state.advance(now_us)
-        return evaluate(_objective(slo), rt.state)
+        return evaluate(self._objective(slo), rt.state)
 
     def drain_records(self) -> list[tuple[bytes, bytes]]:
         """Changelog records (key, value) for every part changed since the last drain."""

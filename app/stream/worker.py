@@ -348,9 +348,12 @@ class Worker:
         )
         return future
 
-    def _stage_status(self, out: RecordBatches, store: PartitionStore, slo: SLO, now: int) -> None:
-        """Evaluate an SLO and queue its status event (sent with the batch's other records)."""
-        report = store.evaluate(slo, now)
+    def _stage_status(
+        self, out: RecordBatches, store: PartitionStore, slo: SLO, now: int, report: SloReport | None = None
+    ) -> None:
+        """Queue an SLO's status event (sent with the batch's other records); evaluates it
+        unless the caller already did."""
+        report = report or store.evaluate(slo, now)
         runtime = store.slos[slo.slo_id]
         seq = runtime.seq + 1
         event = status_event(slo, report, seq, now)
@@ -379,8 +382,9 @@ class Worker:
                 slo = self.definitions.get(slo_id)
                 if slo is None or not slo.enabled:
                     continue
-                if _status_key(store.evaluate(slo, now)) != runtime.last_status:
-                    self._stage_status(out, store, slo, now)
+                report = store.evaluate(slo, now)
+                if _status_key(report) != runtime.last_status:
+                    self._stage_status(out, store, slo, now, report)
             for key, value in store.drain_records():
                 out.add(self.changelog, partition, key, value)
         sends = await out.send()
