@@ -3,7 +3,8 @@
 A topology file is YAML:
 
     name: slo-engine            # consumer group id and changelog prefix
-    topics: {metrics: slo.metrics, status: slo.status, ...}
+    topics: {metrics: slo.metrics, status: slo.status, alerts: slo.alerts, ...}
+    sinks: {kafka_alerts: true, pulsar: {service_url: ...}, alertmanager: {url: ...}}
     partitions: 8
     timer_interval_s: 10
     slos: [...]                  # initial definitions (GitOps source)
@@ -14,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from app.definitions import field_path, parse_slos, read_yaml
 from app.domain.models import SLO
@@ -32,6 +33,53 @@ class Topics(BaseModel):
     status: TopicName = Field("slo.status", pattern=r"^[A-Za-z0-9._-]{1,249}$")
     definitions: TopicName = Field("slo.definitions", pattern=r"^[A-Za-z0-9._-]{1,249}$")
     dead_letter: TopicName = Field("slo.dlq", pattern=r"^[A-Za-z0-9._-]{1,249}$")
+    alerts: TopicName = Field("slo.alerts", pattern=r"^[A-Za-z0-9._-]{1,249}$")
+
+
+class PulsarSink(BaseModel):
+    """Status and alert events forwarded to Apache Pulsar, keyed by slo_id."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    service_url: str = Field(pattern=r"^pulsar(\+ssl)?://\S+$", description="e.g. pulsar://pulsar:6650")
+    status_topic: str = Field("persistent://public/default/slo-status", min_length=1, max_length=500)
+    alerts_topic: str = Field("persistent://public/default/slo-alerts", min_length=1, max_length=500)
+    send_timeout_s: float = Field(10.0, gt=0, le=300)
+
+
+class AlertmanagerSink(BaseModel):
+    """Alert events pushed to Alertmanager's v2 API (firing, then resolved with endsAt)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(pattern=r"^https?://\S+$", description="Alertmanager base URL, e.g. http://alertmanager:9093")
+    resend_interval_s: float = Field(
+        60.0, gt=0, le=3600, description="Active alerts are re-sent this often (Alertmanager expires silent ones)."
+    )
+    timeout_s: float = Field(5.0, gt=0, le=120)
+    generator_url: str = Field("", max_length=2000, description="Link shown with each alert (e.g. the API).")
+
+
+class Sinks(BaseModel):
+    """Where alert and status events go besides Kafka's status topic.
+
+    The Kafka alerts topic is the durable outbox: Pulsar and Alertmanager are fed
+    from it by forwarders that commit only what was delivered, so a sink that is
+    down stalls nothing and loses nothing."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kafka_alerts: bool = Field(True, description="Publish alert events on topics.alerts.")
+    pulsar: PulsarSink | None = None
+    alertmanager: AlertmanagerSink | None = None
+    retry_initial_s: float = Field(0.2, gt=0, le=60, description="First retry delay of a failed delivery.")
+    retry_max_s: float = Field(30.0, gt=0, le=3600, description="Longest delay between retries (doubling).")
+
+    @model_validator(mode="after")
+    def _outbox(self) -> Sinks:
+        if not self.kafka_alerts and (self.pulsar is not None or self.alertmanager is not None):
+            raise ValueError("the pulsar and alertmanager sinks read the Kafka alerts topic: keep kafka_alerts on")
+        return self
 
 
 class Topology(BaseModel):
@@ -46,6 +94,7 @@ class Topology(BaseModel):
     coalesce_ms: float = Field(
         2.0, ge=0, le=50, description="Longest a status event may wait to be merged with later ones."
     )
+    sinks: Sinks = Sinks()
     slos: list[SLO] = Field(default_factory=list)
 
 

@@ -136,6 +136,12 @@ class SLO(BaseModel):
     alert_rules: list[AlertRule] = Field(
         default_factory=list, max_length=32, description="Custom rules, evaluated besides the policy."
     )
+    no_data_alert_after_s: int = Field(
+        default=600,
+        ge=0,
+        le=90 * 86_400,
+        description="SLIDataStale fires when no event arrived for this long (0 disables).",
+    )
 
     @field_validator("target_percentage", mode="before")
     @classmethod

@@ -38,6 +38,7 @@ async def ensure_topics(bootstrap: str, topology: Topology) -> None:
         NewTopic(t.metrics, n, rf),
         NewTopic(t.status, n, rf),
         NewTopic(t.dead_letter, n, rf),
+        NewTopic(t.alerts, n, rf),
         NewTopic(t.definitions, 1, rf, topic_configs=compact),
         NewTopic(changelog_topic(topology), n, rf, topic_configs=compact),
     ]
