@@ -53,7 +53,12 @@ def cmd_replay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     )
     for r in prepared.rejections:
         err.write(f"line {r.line_no}: {r.reason}: {r.detail}\n")
-    lines = replay_emit_all(prepared) if args.emit_all else replay_batch(prepared)
+    if (args.tick or args.alerts) and not args.emit_all:
+        raise UsageError("--tick" if args.tick else "--alerts", "only with --emit-all")
+    if args.emit_all:
+        lines = replay_emit_all(prepared, tick_us=round(args.tick * 1_000_000), alerts=args.alerts)
+    else:
+        lines = replay_batch(prepared)
     write = out.buffer.write if hasattr(out, "buffer") else None
     for line in lines:
         if write is not None:
@@ -133,6 +138,13 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--events", required=True, help="JSON lines of SLI events ('-' = stdin)")
     rp.add_argument("--at", type=_at, default=None, help="evaluate at this RFC 3339 time or epoch seconds")
     rp.add_argument("--emit-all", action="store_true", help="one status line after every accepted event")
+    rp.add_argument(
+        "--tick",
+        type=float,
+        default=0.0,
+        help="with --emit-all: replay the worker's timer every TICK seconds of event time, up to --at",
+    )
+    rp.add_argument("--alerts", action="store_true", help="with --emit-all: also write alert events (slo_alert)")
     rp.add_argument("--max-skew", type=float, default=300.0, help="seconds a timestamp may lie ahead (300)")
     rp.set_defaults(func=cmd_replay)
 

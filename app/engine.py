@@ -8,9 +8,10 @@ calls `apply_batch`.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from app.core.acceptance import DEFAULT_MAX_SKEW_US, AcceptanceRange, acceptance_range
+from app.core.alerts import Active, Transition, step
 from app.core.report import Objective, SloReport, evaluate
 from app.core.state import WindowState
 from app.domain.events import RejectReason, SliEvent, reject
@@ -23,6 +24,7 @@ class Tracked:
     slo: SLO
     objective: Objective
     state: WindowState
+    alerts: Active = field(default_factory=dict)  # open alert episodes, by rule
 
 
 class SloEngine:
@@ -81,3 +83,7 @@ class SloEngine:
     def evaluate(self, slo_id: str) -> SloReport:
         tracked = self.tracked[slo_id]
         return evaluate(tracked.objective, tracked.state)
+
+    def step_alerts(self, slo_id: str, report: SloReport) -> list[Transition]:
+        """Advance the SLO's alert state machines to `report`."""
+        return step(self.tracked[slo_id].alerts, report.conditions, report.now_us)

@@ -4,7 +4,8 @@ Batch mode decodes every line, decides acceptance at one instant `now` (the
 `--at` argument, else the newest accepted event's timestamp), loads each SLO's
 events with numpy and evaluates once. `emit_all` accepts the same events but
 counts them one by one in input order, evaluating after each, at the newest
-event time seen so far: the stream a live worker would publish.
+event time seen so far: the stream a live worker would publish, optionally
+with its timer and its alert events.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from typing import Any
 import numpy as np
 
 from app.core.acceptance import DEFAULT_MAX_SKEW_US, acceptance_range
+from app.core.report import SloReport
 from app.core.ring import Int64Array
+from app.domain.alert_events import alert_event
 from app.domain.events import RejectReason
 from app.domain.models import SLO
 from app.domain.views import status_report
@@ -101,13 +104,41 @@ def replay_batch(prepared: Prepared) -> list[dict[str, Any]]:
     return [report_line(slo, engine) for slo in slos if slo.enabled]
 
 
-def replay_emit_all(prepared: Prepared) -> Iterator[dict[str, Any]]:
-    """One status object after each accepted event, in input order."""
+def replay_emit_all(prepared: Prepared, tick_us: int = 0, alerts: bool = False) -> Iterator[dict[str, Any]]:
+    """One status object after each accepted event, in input order, at the newest
+    event time seen so far: the stream a live worker publishes.
+
+    With `tick_us`, the live worker's timer is replayed too: at every multiple of
+    it between events (and on to `prepared.now_us`), each SLO with data is
+    evaluated and a status object is written when its status or alerts changed.
+    With `alerts`, each alert transition (app/core/alerts) follows the status
+    object of the evaluation that made it, as an `slo_alert` event."""
     slos = prepared.slos
     if prepared.ts_us.size == 0:
         return
     engine = SloEngine(slos, int(prepared.ts_us.min()))
     watermark_us = engine.now_us
+    published: dict[str, tuple[str, frozenset[str]]] = {}
+
+    def emit(slo: SLO, report: SloReport) -> Iterator[dict[str, Any]]:
+        published[slo.slo_id] = (report.status.value, report.alert_names)
+        yield status_report(slo, report).model_dump(mode="json")
+        transitions = engine.step_alerts(slo.slo_id, report)
+        if alerts:
+            for t in transitions:
+                yield alert_event(slo, report, t)
+
+    def ticks(until_us: int) -> Iterator[dict[str, Any]]:
+        tick = (watermark_us // tick_us + 1) * tick_us
+        while tick <= until_us:
+            for slo_id in list(published):
+                tracked = engine.tracked[slo_id]
+                tracked.state.advance(tick)
+                report = engine.evaluate(slo_id)
+                if (report.status.value, report.alert_names) != published[slo_id]:
+                    yield from emit(tracked.slo, report)
+            tick += tick_us
+
     for i, ts_us, good, total in zip(
         prepared.slo_index.tolist(),
         prepared.ts_us.tolist(),
@@ -115,9 +146,14 @@ def replay_emit_all(prepared: Prepared) -> Iterator[dict[str, Any]]:
         prepared.total.tolist(),
         strict=True,
     ):
-        watermark_us = max(watermark_us, min(ts_us, prepared.now_us))
+        new_watermark_us = max(watermark_us, min(ts_us, prepared.now_us))
+        if tick_us:
+            yield from ticks(new_watermark_us)
+        watermark_us = new_watermark_us
         slo = slos[i]
         state = engine.tracked[slo.slo_id].state
         state.advance(watermark_us)  # only the SLO that changed needs the time
         state.add(ts_us, good, total)
-        yield report_line(slo, engine)
+        yield from emit(slo, engine.evaluate(slo.slo_id))
+    if tick_us:
+        yield from ticks(prepared.now_us)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from app.core.alerts import Condition, conditions, is_stale
 from app.core.budget import Budget, BudgetRatio, burn_rate, period_budget, time_to_exhaustion_s
 from app.core.calendar import seconds
 from app.core.rules import DEFAULT_RULES, BurnRateRule, FiringRule, firing_rules
@@ -28,6 +29,7 @@ class Objective:
     rules: tuple[BurnRateRule, ...] = DEFAULT_RULES
     thresholds: StatusThresholds = field(default=DEFAULT_THRESHOLDS)
     min_short_window_events: int = 0
+    stale_after_us: int = 0  # SLIDataStale after this long without an event; 0 = off
     budget_ratio: BudgetRatio = field(init=False)
 
     def __post_init__(self) -> None:
@@ -46,6 +48,17 @@ class SloReport:
     firing: Sequence[FiringRule]
     status: SLOStatus
     time_to_exhaustion_s: float | None
+    stale: bool = False
+    last_event_us: int | None = None
+
+    @property
+    def conditions(self) -> list[Condition]:
+        """Every alert condition that holds: the firing burn-rate rules, then staleness."""
+        return conditions(self.firing, self.stale)
+
+    @property
+    def alert_names(self) -> frozenset[str]:
+        return frozenset(c.rule for c in self.conditions)
 
     @property
     def burn_rate(self) -> float:
@@ -90,4 +103,6 @@ def evaluate(objective: Objective, state: WindowState) -> SloReport:
         firing=firing,
         status=slo_status(budget, firing, objective.thresholds),
         time_to_exhaustion_s=time_to_exhaustion_s(budget, seconds(period_us), burn_rates["1h"]),
+        stale=is_stale(state.last_event_us, state.now_us, objective.stale_after_us),
+        last_event_us=state.last_event_us,
     )

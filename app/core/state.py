@@ -18,6 +18,7 @@ from app.core.windows import TIERS, WINDOW_SLOT
 
 class WindowState:
     __slots__ = (
+        "last_event_us",
         "month",
         "month_good",
         "month_total",
@@ -37,6 +38,7 @@ class WindowState:
         self.month_good = self.month_total = 0
         self.quarter_good = self.quarter_total = 0
         self.pending: list[tuple[int, int, int]] = []
+        self.last_event_us: int | None = None  # `now` when the latest event was added (staleness)
 
     # -- time ----------------------------------------------------------------
     def advance(self, now_us: int) -> None:
@@ -60,6 +62,7 @@ class WindowState:
     # -- events --------------------------------------------------------------
     def add(self, ts_us: int, good: int, total: int) -> None:
         """Count one accepted event (acceptance is the caller's policy)."""
+        self.last_event_us = self.now_us
         if ts_us > self.now_us:
             heapq.heappush(self.pending, (ts_us, good, total))
         else:
@@ -77,6 +80,8 @@ class WindowState:
 
     def add_batch(self, ts_us: Int64Array, good: Int64Array, total: Int64Array) -> None:
         """Count many accepted events at once (replay, recovery): numpy, same result."""
+        if ts_us.size:
+            self.last_event_us = self.now_us
         future = ts_us > self.now_us
         if future.any():
             for t, g, n in zip(ts_us[future].tolist(), good[future].tolist(), total[future].tolist(), strict=True):
@@ -110,4 +115,4 @@ class WindowState:
     def nbytes(self) -> int:
         """Bytes of counters held (buckets, sums, pending), for the state budget."""
         counters = sum(r.nbytes() + 16 * len(r.win_n) for r in self.rings)
-        return counters + 4 * 8 + 24 * len(self.pending) + 3 * 8
+        return counters + 4 * 8 + 24 * len(self.pending) + 4 * 8

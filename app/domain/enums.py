@@ -53,3 +53,10 @@ class Severity(StrEnum):
 
     PAGE = "page"
     TICKET = "ticket"
+
+
+class AlertState(StrEnum):
+    """Where a rule's alert is: an episode opens with FIRING and closes with RESOLVED."""
+
+    FIRING = "firing"
+    RESOLVED = "resolved"

@@ -261,7 +261,7 @@ class SLOStatusUpdate(BaseModel):
     burn_rates: dict[str, float]
     time_to_exhaustion: float | None = Field(description="Seconds; null when nothing is burning.")
     alert_triggered: bool
-    firing_alerts: list[str] = Field(description="Names of the burn-rate rules firing.")
+    firing_alerts: list[str] = Field(description="Names of the rules firing (burn-rate rules, SLIDataStale).")
     recommendations: list[str]
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from app.core.calendar import isoformat_z, to_datetime
 from app.core.report import Objective, SloReport
+from app.domain.enums import SLOStatus
 from app.domain.events import MAX_TS_US
 from app.domain.models import SLO, ErrorBudget, FiringAlert, SLOStatusReport
 
@@ -43,6 +44,7 @@ def objective_of(slo: SLO) -> Objective:
         rules=slo.rules(),
         thresholds=slo.thresholds(),
         min_short_window_events=slo.min_short_window_events,
+        stale_after_us=slo.no_data_alert_after_s * 1_000_000,
     )
 
 
@@ -107,23 +109,38 @@ def error_budget(slo: SLO, report: SloReport) -> ErrorBudget:
 
 
 def recommendations(slo: SLO, report: SloReport) -> list[str]:
-    """Concrete advice from the firing rules and the budget; empty when all is well."""
+    """Concrete advice from the firing rules, staleness and the budget; empty when all is well."""
     out: list[str] = []
     budget = report.budget
+    period_h = report.period_us / 3_600_000_000
     for f in report.firing:
-        spend_per_hour = f.burn_rate_long * 3600 / (report.period_us / 1_000_000) * 100
+        spend_per_hour = f.burn_rate_long / period_h
         out.append(
             f"{f.rule.name}: {f.rule.long_window} burn rate {f.burn_rate_long:.1f}x and "
             f"{f.rule.short_window} {f.burn_rate_short:.1f}x exceed {f.threshold:.3g}x; "
-            f"spending {spend_per_hour:.2f}% of the budget per hour"
+            f"spending {spend_per_hour:.2%} of the budget per hour"
         )
+    if report.stale and report.last_event_us is not None:
+        silent_s = (report.now_us - report.last_event_us) / 1_000_000
+        out.append(
+            f"SLIDataStale: no event for {format_duration(silent_s)}; the figures are frozen until "
+            f"data returns: check the producers of {slo.slo_id}"
+        )
+    tte = format_duration(report.time_to_exhaustion_s)
     if budget.exhausted:
         out.append(
             f"error budget exhausted: {budget.bad_events} bad events against "
             f"{budget.allowed_bad_events:.0f} allowed this period; freeze risky changes"
         )
-    elif report.time_to_exhaustion_s is not None and report.firing:
-        out.append(f"at the 1h burn rate the budget runs out in {format_duration(report.time_to_exhaustion_s)}")
+    elif report.firing and tte is not None:
+        out.append(f"at the 1h burn rate the budget runs out in {tte}")
+    elif report.status in (SLOStatus.CRITICAL, SLOStatus.WARNING):
+        level = slo.critical_budget_ratio if report.status is SLOStatus.CRITICAL else slo.warning_budget_ratio
+        advice = f"; at the 1h burn rate it runs out in {tte}" if tte is not None else ""
+        out.append(
+            f"{budget.remaining_ratio:.1%} of the error budget left, below the {report.status.value} "
+            f"level of {level:.0%}{advice}"
+        )
     return out
 
 
@@ -145,8 +162,8 @@ def status_update(slo: SLO, report: SloReport) -> dict[str, Any]:
         "burn_rate": report.burn_rate,
         "burn_rates": report.burn_rates,
         "time_to_exhaustion": report.time_to_exhaustion_s,
-        "alert_triggered": bool(report.firing),
-        "firing_alerts": [f.rule.name for f in report.firing],
+        "alert_triggered": bool(report.firing) or report.stale,
+        "firing_alerts": [c.rule for c in report.conditions],
         "recommendations": recommendations(slo, report),
     }
 

@@ -1,0 +1,116 @@
+"""The alert lifecycle: one state machine per rule of an SLO. Pure.
+
+A rule is inactive until an evaluation finds it firing; its episode opens
+(FIRING, `started_us` = that evaluation's instant) and stays open, whatever
+the evaluations in between say, until one finds it no longer firing (RESOLVED,
+`resolved_us`). So each episode gives exactly one firing and one resolved
+transition. The open episodes (`Active`) are all the state there is: the
+worker keeps them in its changelog, so a restart or failover continues an
+episode rather than opening it again.
+
+Besides the burn-rate rules, one rule watches the data itself: `SLIDataStale`
+fires when an SLO that had data received none for `stale_after_us`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from app.core.rules import FiringRule
+from app.domain.enums import AlertState, Severity
+
+STALE_RULE = "SLIDataStale"
+STALE_SEVERITY = Severity.TICKET
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """A rule found firing at an evaluation: what its alert event says about it."""
+
+    rule: str
+    severity: Severity
+    long_window: str | None = None
+    short_window: str | None = None
+    threshold: float | None = None
+
+    @classmethod
+    def of(cls, firing: FiringRule) -> Condition:
+        r = firing.rule
+        return cls(r.name, r.severity, r.long_window, r.short_window, firing.threshold)
+
+
+STALE = Condition(STALE_RULE, STALE_SEVERITY)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenEpisode:
+    condition: Condition
+    started_us: int
+
+
+Active = dict[str, OpenEpisode]  # rule name -> its open episode
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    condition: Condition
+    state: AlertState
+    started_us: int
+    resolved_us: int | None = None
+
+    @property
+    def rule(self) -> str:
+        return self.condition.rule
+
+
+def is_stale(last_event_us: int | None, now_us: int, stale_after_us: int) -> bool:
+    """No event for `stale_after_us` (0 = never stale). An SLO that never had data is
+    not stale: there is nothing to have stopped."""
+    return stale_after_us > 0 and last_event_us is not None and now_us - last_event_us >= stale_after_us
+
+
+def conditions(firing: Iterable[FiringRule], stale: bool) -> list[Condition]:
+    out = [Condition.of(f) for f in firing]
+    if stale:
+        out.append(STALE)
+    return out
+
+
+def step(active: Active, now: Iterable[Condition], now_us: int) -> list[Transition]:
+    """Advance every rule's state machine to an evaluation at `now_us` that found the
+    `now` conditions firing. Updates `active` in place; returns the transitions,
+    resolutions first, then new episodes in rule order."""
+    current: Mapping[str, Condition] = {c.rule: c for c in now}
+    out = []
+    for rule in [r for r in active if r not in current]:
+        episode = active.pop(rule)
+        out.append(Transition(episode.condition, AlertState.RESOLVED, episode.started_us, now_us))
+    for rule, condition in current.items():
+        if rule not in active:
+            active[rule] = OpenEpisode(condition, now_us)
+            out.append(Transition(condition, AlertState.FIRING, now_us))
+    return out
+
+
+def active_value(active: Active) -> dict[str, list[object]]:
+    """The open episodes as plain data (changelog records)."""
+    return {
+        rule: [e.started_us, c.severity.value, c.long_window, c.short_window, c.threshold]
+        for rule, e in active.items()
+        for c in (e.condition,)
+    }
+
+
+def active_of(value: Mapping[str, list[object]] | None) -> Active:
+    active: Active = {}
+    for rule, (started_us, severity, long_w, short_w, threshold) in (value or {}).items():
+        condition = Condition(
+            rule,
+            Severity(str(severity)),
+            None if long_w is None else str(long_w),
+            None if short_w is None else str(short_w),
+            None if threshold is None else float(str(threshold)),
+        )
+        active[rule] = OpenEpisode(condition, int(str(started_us)))
+    return active

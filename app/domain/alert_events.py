@@ -1,0 +1,88 @@
+"""Alert events: what a rule's firing or resolved transition publishes. Pure.
+
+`alert_id` is a fingerprint of (slo_id, rule): stable across episodes, workers
+and restarts, like Alertmanager's. `event_id` adds the episode's start and the
+state, so a consumer can drop a duplicate delivery by it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from app.core.alerts import STALE_RULE, Transition
+from app.core.calendar import isoformat_z
+from app.core.report import SloReport
+from app.domain.enums import AlertState
+from app.domain.models import SLO
+from app.domain.views import format_duration
+
+EVENT_TYPE = "slo_alert"
+
+
+def alert_id(slo_id: str, rule: str) -> str:
+    return hashlib.sha256(f"{slo_id}\x00{rule}".encode()).hexdigest()[:16]
+
+
+def _custom(slo: SLO, rule: str) -> tuple[dict[str, str], dict[str, str]]:
+    for custom in slo.alert_rules:
+        if custom.rule_id == rule:
+            annotations = dict(custom.annotations)
+            if custom.runbook_url:
+                annotations.setdefault("runbook_url", custom.runbook_url)
+            return dict(custom.labels), annotations
+    return {}, {}
+
+
+def _describe(slo: SLO, report: SloReport, t: Transition) -> tuple[str, str]:
+    c = t.condition
+    if c.rule == STALE_RULE:
+        last = report.last_event_us
+        silent = None if last is None else (report.now_us - last) / 1_000_000
+        return (
+            f"{slo.slo_name}: no SLI data",
+            f"no event for {format_duration(silent)} (alert after {format_duration(slo.no_data_alert_after_s)}); "
+            f"check the producers of {slo.slo_id}",
+        )
+    assert c.long_window is not None and c.short_window is not None and c.threshold is not None
+    burn_long, burn_short = report.burn_rates[c.long_window], report.burn_rates[c.short_window]
+    return (
+        f"{slo.slo_name}: error budget burning {burn_long:.1f}x over {c.long_window}",
+        f"{c.long_window} burn rate {burn_long:.2f}x and {c.short_window} {burn_short:.2f}x against a "
+        f"threshold of {c.threshold:.3g}x; {report.budget.remaining_ratio:.1%} of the budget left",
+    )
+
+
+def alert_event(slo: SLO, report: SloReport, t: Transition) -> dict[str, Any]:
+    """The alert event of a transition, with the figures of the evaluation that made it."""
+    c = t.condition
+    labels, annotations = _custom(slo, c.rule)
+    summary, description = _describe(slo, report, t)
+    annotations = {"summary": summary, "description": description, **annotations}
+    fingerprint = alert_id(slo.slo_id, c.rule)
+    return {
+        "event_type": EVENT_TYPE,
+        "event_id": f"{fingerprint}:{t.started_us}:{t.state.value}",
+        "alert_id": fingerprint,
+        "timestamp": isoformat_z(report.now_us),
+        "slo_id": slo.slo_id,
+        "slo_name": slo.slo_name,
+        "service_name": slo.service_name,
+        "rule": c.rule,
+        "severity": c.severity.value,
+        "long_window": c.long_window,
+        "short_window": c.short_window,
+        "threshold": c.threshold,
+        "burn_rate_long": None if c.long_window is None else report.burn_rates[c.long_window],
+        "burn_rate_short": None if c.short_window is None else report.burn_rates[c.short_window],
+        "error_budget_remaining": report.budget.remaining_ratio,
+        "state": t.state.value,
+        "started_at": isoformat_z(t.started_us),
+        "resolved_at": None if t.resolved_us is None else isoformat_z(t.resolved_us),
+        "labels": labels,
+        "annotations": annotations,
+    }
+
+
+def is_firing(event: dict[str, Any]) -> bool:
+    return bool(event.get("state") == AlertState.FIRING.value)
