@@ -125,6 +125,48 @@ def cmd_export_prometheus_rules(args: argparse.Namespace, out: TextIO, err: Text
     return 0
 
 
+def _write_to(path: Path | None, out: TextIO, text: str) -> None:
+    if path is None:
+        out.write(text)
+        return
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError("--out", f"cannot write {path}: {exc.strerror}") from exc
+
+
+def cmd_openslo_import(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    import yaml
+
+    from app.errors import InvalidDefinition
+    from app.openslo import definitions_document, import_documents
+
+    sources = []
+    for path in args.files:
+        try:
+            sources.append((str(path), list(yaml.safe_load_all(path.read_bytes()))))
+        except OSError as exc:
+            raise InvalidDefinition(str(path), f"cannot read: {exc.strerror}") from exc
+        except yaml.YAMLError as exc:
+            raise InvalidDefinition(str(path), f"not valid YAML: {exc}") from exc
+    slos = import_documents(sources)
+    _write_to(args.out, out, yaml.safe_dump(definitions_document(slos), sort_keys=False, width=200))
+    err.write(f"openslo import: {len(slos)} SLO(s) from {len(sources)} file(s)\n")
+    return 0
+
+
+def cmd_openslo_export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    import yaml
+
+    from app.openslo import export_slo
+
+    topology = args.topology or WorkerSettings.from_env().topology_path
+    slos = load_slos(args.slos) if args.slos else load_topology(topology).slos
+    docs = [export_slo(slo) for slo in slos]
+    _write_to(args.out, out, yaml.safe_dump_all(docs, sort_keys=False, width=200))
+    return 0
+
+
 def _stream_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--topology", type=Path, default=None, help="topology file (SLO_TOPOLOGY)")
     p.add_argument("--bootstrap", default=None, help="Kafka bootstrap servers (KAFKA_BOOTSTRAP_SERVERS)")
@@ -173,6 +215,19 @@ def build_parser() -> argparse.ArgumentParser:
     _stream_flags(rules)
     rules.add_argument("--at", type=_at, default=None, help="instant for calendar-period thresholds (default: now)")
     rules.set_defaults(func=cmd_export_prometheus_rules)
+
+    openslo = sub.add_parser("openslo", help="OpenSLO v1 SLO documents in and out (docs/openslo.md)")
+    openslo_sub = openslo.add_subparsers(dest="openslo_command", required=True)
+    imp = openslo_sub.add_parser("import", help="OpenSLO v1 files -> a definitions file (slos:)")
+    imp.add_argument("files", nargs="+", type=Path, metavar="FILE", help="YAML files of OpenSLO v1 objects")
+    imp.add_argument("--out", type=Path, default=None, help="write here instead of stdout")
+    imp.set_defaults(func=cmd_openslo_import)
+    exp = openslo_sub.add_parser("export", help="definitions -> OpenSLO v1 SLO documents (multi-document YAML)")
+    source = exp.add_mutually_exclusive_group()
+    source.add_argument("--slos", type=Path, default=None, help="a definitions file (slos:)")
+    source.add_argument("--topology", type=Path, default=None, help="a topology file (default: SLO_TOPOLOGY)")
+    exp.add_argument("--out", type=Path, default=None, help="write here instead of stdout")
+    exp.set_defaults(func=cmd_openslo_export)
     return parser
 
 
