@@ -26,6 +26,9 @@ from app.errors import Unavailable
 SloIdPath = Annotated[
     str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$", description="SLO id")
 ]
+RuleIdPath = Annotated[
+    str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$", description="rule id")
+]
 MAX_HISTORY_POINTS = 5000
 M = TypeVar("M", bound=BaseModel)
 
@@ -200,6 +203,36 @@ def create_app(
         _storable(rule)
         await service.put_definition(_storable(slo.model_copy(update={"alert_rules": [*slo.alert_rules, rule]})))
         return rule
+
+    @app.get("/api/v1/slos/{slo_id}/burn-rate-alert", tags=["alerts"], responses=not_found)
+    async def list_alert_rules(slo_id: SloIdPath) -> list[AlertRule]:
+        """The SLO's custom rules (evaluated besides its burn-rate policy)."""
+        return known(slo_id).alert_rules
+
+    def known_rule(slo: SLO, rule_id: str) -> AlertRule:
+        for rule in slo.alert_rules:
+            if rule.rule_id == rule_id:
+                return rule
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no rule {rule_id!r} on {slo.slo_id!r}")
+
+    @app.get("/api/v1/slos/{slo_id}/burn-rate-alert/{rule_id}", tags=["alerts"], responses=not_found)
+    async def get_alert_rule(slo_id: SloIdPath, rule_id: RuleIdPath) -> AlertRule:
+        return known_rule(known(slo_id), rule_id)
+
+    @app.delete(
+        "/api/v1/slos/{slo_id}/burn-rate-alert/{rule_id}",
+        status_code=204,
+        dependencies=write,
+        tags=["alerts"],
+        responses={**auth, **not_found},
+    )
+    async def delete_alert_rule(slo_id: SloIdPath, rule_id: RuleIdPath) -> Response:
+        """Remove a custom rule; an alert of it that is firing resolves at the next evaluation."""
+        slo = known(slo_id)
+        known_rule(slo, rule_id)
+        kept = [r for r in slo.alert_rules if r.rule_id != rule_id]
+        await service.put_definition(_storable(slo.model_copy(update={"alert_rules": kept})))
+        return Response(status_code=204)
 
     @app.get("/api/v1/slos/{slo_id}/status", tags=["state"], responses=not_found)
     async def get_status(slo_id: SloIdPath) -> SLOStatusReport:

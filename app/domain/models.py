@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from app.core.calendar import EPOCH
 from app.core.rules import DEFAULT_RULES, BurnRateRule
@@ -72,22 +72,31 @@ class AlertRule(BaseModel):
     )
     burn_rate_threshold: float = Field(gt=0, le=1e6)
     time_window: WindowName = Field(description="The long window.")
-    short_window: WindowName | None = Field(default=None, description="Default: about time_window / 12.")
+    short_window: WindowName | None = Field(
+        default=None, validate_default=True, description="Default: about time_window / 12."
+    )
     severity: Severity
     labels: dict[str, str] = Field(default_factory=dict, max_length=20)
     annotations: dict[str, str] = Field(default_factory=dict, max_length=20)
     runbook_url: str | None = Field(default=None, max_length=2000, pattern=r"^https?://\S+$")
 
-    @model_validator(mode="after")
-    def _windows(self) -> AlertRule:
-        if self.short_window is None:
-            short = DEFAULT_SHORT_WINDOW.get(self.time_window)
-            if short is None:
-                raise ValueError(f"no default short window for {self.time_window}; set short_window")
-            self.short_window = short  # type: ignore[assignment]
-        assert self.short_window is not None
-        if WINDOW_NAMES.index(self.short_window) >= WINDOW_NAMES.index(self.time_window):
+    @field_validator("short_window")
+    @classmethod
+    def _short_window(cls, v: str | None, info: ValidationInfo) -> str | None:
+        """Defaulted from, and shorter than, time_window (the 422 names short_window)."""
+        long = info.data.get("time_window")
+        if long is None:
+            return v  # time_window is invalid itself: its own error says so
+        if v is None:
+            v = DEFAULT_SHORT_WINDOW.get(long)
+            if v is None:
+                raise ValueError(f"no default short window for a {long} time_window; set short_window")
+        if WINDOW_NAMES.index(v) >= WINDOW_NAMES.index(long):
             raise ValueError("short_window must be shorter than time_window")
+        return v
+
+    @model_validator(mode="after")
+    def _rule_id(self) -> AlertRule:
         if self.rule_id is None:
             threshold = f"{self.burn_rate_threshold:g}".replace("+", "")  # 1e+06 -> 1e06: a valid id
             self.rule_id = f"custom-{self.time_window}-{self.short_window}-{threshold}"

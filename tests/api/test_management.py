@@ -212,10 +212,25 @@ def test_burn_rate_alert_rules(http: httpx2.Client) -> None:
         ({**rule, "burn_rate_threshold": 0}, ["body", "burn_rate_threshold"]),
         ({**rule, "time_window": "4h"}, ["body", "time_window"]),
         ({**rule, "severity": "sms"}, ["body", "severity"]),
-        ({**rule, "short_window": "24h"}, ["body"]),  # not shorter than the long window
+        ({**rule, "short_window": "24h"}, ["body", "short_window"]),  # not shorter than the long window
+        ({"burn_rate_threshold": 3, "time_window": "2h", "severity": "ticket"}, ["body", "short_window"]),
     ]:
         assert loc in error_locs(http.post(f"{API}/{slo_id}/burn-rate-alert", json=bad)), bad
     assert len(http.get(f"{API}/{slo_id}").json()["alert_rules"]) == 3
+
+    # Read them back, one or all; delete one; unknown ids are 404s.
+    listed = http.get(f"{API}/{slo_id}/burn-rate-alert")
+    assert [r["rule_id"] for r in listed.json()] == ["custom-6h-30m-6", "fast-burn", "custom-2h-5m-3"]
+    one = http.get(f"{API}/{slo_id}/burn-rate-alert/fast-burn")
+    assert one.status_code == 200 and one.json()["severity"] == "page" and one.json()["short_window"] == "5m"
+    assert http.delete(f"{API}/{slo_id}/burn-rate-alert/fast-burn").status_code == 204
+    assert [r["rule_id"] for r in http.get(f"{API}/{slo_id}/burn-rate-alert").json()] == [
+        "custom-6h-30m-6",
+        "custom-2h-5m-3",
+    ]
+    assert http.get(f"{API}/{slo_id}/burn-rate-alert/fast-burn").status_code == 404
+    assert http.delete(f"{API}/{slo_id}/burn-rate-alert/fast-burn").status_code == 404
+    assert http.get(f"{API}/no-such-slo/burn-rate-alert").status_code == 404
 
 
 def test_a_huge_threshold_gets_a_rule_id_that_reads_back(http: httpx2.Client) -> None:
