@@ -32,6 +32,16 @@ def _at(text: str) -> int:
         raise argparse.ArgumentTypeError(exc.detail) from exc
 
 
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
+    return value
+
+
 def _read_events(path: str) -> bytes:
     if path == "-":
         return sys.stdin.buffer.read()
@@ -111,7 +121,8 @@ async def _produce(bootstrap: str, topic: str, topology: Topology, duration: flo
 
 def cmd_tail_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     topology = load_topology(_settings(args).topology_path)
-    return run_async(tail_status(_bootstrap(args), topology.topics.status, args.from_beginning, args.json, out))
+    topics = [topology.topics.status, *([topology.topics.alerts] if args.alerts else [])]
+    return run_async(tail_status(_bootstrap(args), topics, args.from_beginning, args.json, out))
 
 
 def cmd_export_prometheus_rules(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -182,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--emit-all", action="store_true", help="one status line after every accepted event")
     rp.add_argument(
         "--tick",
-        type=float,
+        type=_non_negative,
         default=0.0,
         help="with --emit-all: replay the worker's timer every TICK seconds of event time, up to --at",
     )
@@ -206,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     _stream_flags(tail)
     tail.add_argument("--from-beginning", action="store_true")
     tail.add_argument("--json", action="store_true", help="print the raw events")
+    tail.add_argument("--alerts", action="store_true", help="also print alert events (the alerts topic)")
     tail.set_defaults(func=cmd_tail_status)
 
     export = sub.add_parser("export", help="export definitions to other tools").add_subparsers(

@@ -44,3 +44,12 @@ class Unavailable(SloEngineError):
         self.dependency = dependency
         self.reason = reason
         super().__init__(f"{dependency} unavailable: {reason}")
+
+
+class DeliveryFailed(SloEngineError):
+    """A sink (Alertmanager, Pulsar) did not take a delivery; the forwarder retries it."""
+
+    def __init__(self, sink: str, reason: str) -> None:
+        self.sink = sink
+        self.reason = reason
+        super().__init__(f"delivery to {sink} failed: {reason}")

@@ -23,6 +23,13 @@ log = logging.getLogger("app")
 
 
 def status_line(event: dict[str, Any]) -> str:
+    """One line per status event, or per alert event (ALERT FIRING / ALERT RESOLVED)."""
+    if event.get("event_type") == "slo_alert":
+        burn = "" if event["burn_rate_long"] is None else f" burn{event['long_window']}={event['burn_rate_long']:.2f}"
+        return (
+            f"{event['timestamp']}  {event['slo_id']:<28} ALERT {event['state'].upper():<8} "
+            f"{event['rule']} ({event['severity']}){burn} since {event['started_at']}"
+        )
     u = event["slo_status_update"]
     sli = "  n/a  " if u["current_sli"] is None else f"{u['current_sli']:.4f}"
     firing = ",".join(u.get("firing_alerts", [])) or "-"
@@ -83,9 +90,9 @@ async def run_worker(
     return 0
 
 
-async def tail_status(bootstrap: str, topic: str, from_beginning: bool, as_json: bool, out: TextIO) -> int:
+async def tail_status(bootstrap: str, topics: list[str], from_beginning: bool, as_json: bool, out: TextIO) -> int:
     consumer = AIOKafkaConsumer(
-        topic,
+        *topics,
         bootstrap_servers=bootstrap,
         enable_auto_commit=False,
         fetch_max_wait_ms=50,

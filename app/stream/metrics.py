@@ -37,7 +37,13 @@ class WorkerMetrics:
             "slo_status", "1 for the SLO's current status, 0 for the others.", [*slo, "status"], registry=r
         )
         self.firing = Gauge(
-            "slo_alert_firing", "1 while a burn-rate rule fires.", [*slo, "rule", "severity"], registry=r
+            "slo_alert_firing",
+            "1 while an alert rule fires (burn-rate rules, SLIDataStale).",
+            [*slo, "rule", "severity"],
+            registry=r,
+        )
+        self.alert_events = Counter(
+            "slo_worker_alert_events_total", "Alert transitions published, by state.", ["state"], registry=r
         )
         self.events_in = Counter("slo_worker_events_in_total", "Input records read.", registry=r)
         self.accepted = Counter("slo_worker_events_accepted_total", "SLI events counted.", registry=r)
@@ -59,6 +65,14 @@ class WorkerMetrics:
         )
         self.recovery = Gauge("slo_worker_recovery_seconds", "Duration of the last state recovery.", registry=r)
         self.partitions = Gauge("slo_worker_partitions_owned", "Input partitions this worker owns.", registry=r)
+        sink = ["sink"]
+        self.sink_delivered = Counter(
+            "slo_sink_delivered_total", "Events a sink (alertmanager, pulsar) took.", sink, registry=r
+        )
+        self.sink_failures = Counter(
+            "slo_sink_failures_total", "Failed deliveries to a sink (each is retried).", sink, registry=r
+        )
+        self.sink_up = Gauge("slo_sink_up", "1 if the sink's last delivery succeeded, else 0.", sink, registry=r)
         self._children: dict[str, _SloChildren] = {}
 
     def observe_slo(self, slo: SLO, report: SloReport) -> None:
@@ -78,7 +92,7 @@ class WorkerMetrics:
             for status, child in children.status.items():
                 child.set(1.0 if status is report.status else 0.0)
             children.status_now = report.status
-        firing = {(f.rule.name, f.severity.value) for f in report.firing}
+        firing = {(c.rule, c.severity.value) for c in report.conditions}
         if firing or children.firing_seen:
             for rule, severity in children.firing_seen | firing:
                 self.firing.labels(slo.slo_id, slo.service_name, rule, severity).set(

@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 
 from app.core.acceptance import AcceptanceRange, acceptance_range
+from app.core.alerts import Active, Transition, active_of, active_value, step
 from app.core.changelog import Guard, Part, add_guarded, part_value, parts_of_event, restore
 from app.core.report import Objective, SloReport, evaluate
 from app.core.state import WindowState
@@ -49,6 +50,7 @@ class SloRuntime:
     # (status, firing rule names) last published; kept in the META record so that a
     # new owner's timer does not republish an unchanged status after a restart or rebalance
     last_status: tuple[str, frozenset[str]] | None = None
+    alerts: Active = field(default_factory=dict)  # open alert episodes (in META: never re-fired)
 
 
 class PartitionStore:
@@ -98,6 +100,7 @@ class PartitionStore:
         else:
             rt.guard = None
             state.add(event.ts_us, event.good, event.total)
+        state.last_event_us = state.now_us
         dirty = rt.dirty
         for part, _k in parts_of_event(state, event.ts_us):
             dirty[part] = offset
@@ -125,12 +128,24 @@ class PartitionStore:
                         "now_us": rt.state.now_us,
                         "offset": offset,
                         "status": _status_value(rt.last_status),
+                        "alerts": active_value(rt.alerts),
+                        "last_event_us": rt.state.last_event_us,
                     }
                 else:
                     value = part_value(rt.state, part, offset)
                 out.append((record_key(slo_id, part), _encode(value)))
             rt.dirty = {}
         return out
+
+    def step_alerts(self, slo_id: str, report: SloReport) -> list[Transition]:
+        """Advance the SLO's alert state machines to `report`; a transition is persisted
+        (META) with the batch that publishes it."""
+        rt = self.slos[slo_id]
+        transitions = step(rt.alerts, report.conditions, report.now_us)
+        if transitions:
+            rt.dirty[META] = rt.dirty.get(META, -1)
+            self._dirty_slos.add(slo_id)
+        return transitions
 
     def mark_published(self, slo_id: str, seq: int, status: tuple[str, frozenset[str]]) -> None:
         rt = self.slos[slo_id]
@@ -157,6 +172,7 @@ class PartitionStore:
         for slo_id, parts in per_slo.items():
             meta = parts.pop(META, {"seq": 0, "now_us": now_us, "offset": -1})
             state, guard = restore(max(now_us, meta["now_us"]), parts.items())
+            state.last_event_us = meta.get("last_event_us")
             guard_until = max((m.offset for m in guard.values()), default=-1)
             store.slos[slo_id] = SloRuntime(
                 state,
@@ -164,6 +180,7 @@ class PartitionStore:
                 guard=guard or None,
                 guard_until=guard_until,
                 last_status=_status_of(meta.get("status")),
+                alerts=active_of(meta.get("alerts")),
             )
         return store
 

@@ -28,10 +28,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.errors import CommitFailedError, KafkaError
 
 from app.core.report import SloReport
+from app.domain.alert_events import alert_event
 from app.domain.events import RejectReason, TimestampCache, decode_event, reject
 from app.domain.models import SLO
 from app.domain.views import status_event
 from app.errors import RejectedEvent
+from app.sinks.wiring import build_sinks
 from app.stream.definitions_feed import DefinitionsFeed, publish_definition
 from app.stream.kafka_io import changelog_topic, ensure_topics, partition_for, read_to_end
 from app.stream.metrics import WorkerMetrics
@@ -44,13 +46,14 @@ from app.topology import Topology
 log = logging.getLogger(__name__)
 _encode = msgspec.json.Encoder().encode
 
-StatusCallback = Callable[[dict[str, Any]], None]
+StatusCallback = Callable[[dict[str, Any]], None]  # called with each status and alert event
 Sends = list[asyncio.Future[Any]]
 
 
 def _status_key(report: SloReport) -> tuple[str, frozenset[str]]:
-    """What a timer-driven status event is published on a change of."""
-    return report.status.value, frozenset(f.rule.name for f in report.firing)
+    """What a timer-driven status event is published on a change of: the status and
+    the alert conditions (firing rules, staleness)."""
+    return report.status.value, report.alert_names
 
 
 def wall_us() -> int:
@@ -95,6 +98,8 @@ class Worker:
         self.n_status_partitions = topology.partitions
         self._metrics_partitions: dict[bytes, int] = {}
         self._status_partitions: dict[bytes, int] = {}
+        self.n_alert_partitions = topology.partitions
+        self._alert_partitions: dict[bytes, int] = {}
         self.read_model: ReadModel | None = None
         self.producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap,
@@ -124,6 +129,8 @@ class Worker:
         )
         self.feed = DefinitionsFeed(bootstrap, self.topics.definitions, self._on_definition)
         self._tasks: list[asyncio.Task[None]] = []
+        # Alertmanager / Pulsar forwarders: their own consumer groups on the alerts topic
+        self.sinks = build_sinks(topology, bootstrap, self.metrics, settings)
 
     # -- lifecycle -------------------------------------------------------------
     async def start(self) -> None:
@@ -140,12 +147,14 @@ class Worker:
         # predate the topology): re-keying must agree with it or it would loop.
         self.n_partitions = len(await self.producer.partitions_for(self.topics.metrics))
         self.n_status_partitions = len(await self.producer.partitions_for(self.topics.status))
+        self.n_alert_partitions = len(await self.producer.partitions_for(self.topics.alerts))
         self.consumer.subscribe([self.topics.metrics], listener=_Rebalance(self))
         await self.consumer.start()
         self._tasks = [
             asyncio.create_task(self._poll_loop(), name="poll"),
             asyncio.create_task(self._timer_loop(), name="timer"),
         ]
+        await self.sinks.start()
 
     async def run_until_stopped(self) -> None:
         """Run until stop() (SIGTERM); a crashed poll loop or timer stops the worker
@@ -173,6 +182,7 @@ class Worker:
                 timer.cancel()
             await self.producer.flush()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.sinks.stop()
         await self.consumer.stop()  # commits nothing itself; sends LeaveGroup
         await self.feed.stop()
         await self.reader.stop()
@@ -357,6 +367,7 @@ class Worker:
         runtime = store.slos[slo.slo_id]
         seq = runtime.seq + 1
         event = status_event(slo, report, seq, now)
+        transitions = store.step_alerts(slo.slo_id, report)
         store.mark_published(slo.slo_id, seq, _status_key(report))
         self._count("status_out", self.metrics.status_out, 1)
         self.metrics.observe_slo(slo, report)
@@ -366,6 +377,20 @@ class Worker:
             self.on_status(event)
         key = slo.slo_id.encode()
         out.add(self.topics.status, self._status_partition(key), key, _encode(event))
+        for transition in transitions:
+            alert = alert_event(slo, report, transition)
+            self.metrics.alert_events.labels(transition.state.value).inc()
+            self.stats[f"alerts_{transition.state.value}"] += 1
+            if self.on_status is not None:
+                self.on_status(alert)
+            if self.topology.sinks.kafka_alerts:
+                out.add(self.topics.alerts, self._alert_partition(key), key, _encode(alert))
+
+    def _alert_partition(self, key: bytes) -> int:
+        partition = self._alert_partitions.get(key)
+        if partition is None:
+            partition = self._alert_partitions[key] = partition_for(key, self.n_alert_partitions)
+        return partition
 
     # -- the timer -----------------------------------------------------------------
     async def _timer_loop(self) -> None:

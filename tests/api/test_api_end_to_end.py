@@ -253,6 +253,7 @@ def _defaults() -> dict[str, Any]:
         "warning_budget_ratio": 0.25,
         "burn_rate_rules": None,
         "min_short_window_events": 10,
+        "no_data_alert_after_s": 600,
         "alert_rules": [],
     }
 

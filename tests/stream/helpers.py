@@ -79,6 +79,7 @@ class Topology:
     status: str
     definitions: str
     dead_letter: str
+    alerts: str
     partitions: int
     slos: list[dict[str, Any]]
 
@@ -96,6 +97,7 @@ def make_topology(
     *,
     partitions: int = 4,
     timer_interval_s: float = 10.0,
+    sinks: dict[str, Any] | None = None,
 ) -> Topology:
     """A topology with unique topic and group names, so tests never share state."""
     name = f"t-{uuid.uuid4().hex[:12]}"
@@ -104,6 +106,7 @@ def make_topology(
         "status": f"{name}.status",
         "definitions": f"{name}.definitions",
         "dead_letter": f"{name}.dlq",
+        "alerts": f"{name}.alerts",
     }
     doc = {
         "name": name,
@@ -111,6 +114,7 @@ def make_topology(
         "partitions": partitions,
         "timer_interval_s": timer_interval_s,
         "max_skew_s": 300,
+        **({"sinks": sinks} if sinks is not None else {}),
         "slos": slos,
     }
     path = directory / f"{name}.yaml"

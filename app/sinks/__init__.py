@@ -1,0 +1,1 @@
+"""Delivery sinks fed from the Kafka alerts (and status) topics: Alertmanager, Pulsar."""

@@ -1,0 +1,82 @@
+"""Alertmanager's v2 API: alert events become Alertmanager alerts.
+
+Labels identify an alert (Alertmanager's fingerprint is their hash): alertname,
+slo_id, service, rule, severity and the rule's own labels. A firing alert is
+posted with `endsAt` a few resend intervals ahead and re-posted while it lasts,
+as Prometheus does, so Alertmanager resolves it by itself if the engine dies;
+a resolved one is posted with `endsAt` = the instant it resolved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+import aiohttp
+
+from app.core.alerts import STALE_RULE
+from app.errors import DeliveryFailed
+
+ALERTNAME_BURN = "SLOBurnRate"
+VALID_FOR_RESENDS = 4  # a firing alert stays valid for this many resend intervals
+
+
+def _iso(at: datetime) -> str:
+    return at.isoformat().replace("+00:00", "Z")
+
+
+def am_alert(event: dict[str, Any], now: datetime, resend_interval_s: float, generator_url: str) -> dict[str, Any]:
+    """One Alertmanager alert from an alert event (`now`: when it is posted)."""
+    labels = {
+        **event.get("labels", {}),
+        "alertname": STALE_RULE if event["rule"] == STALE_RULE else ALERTNAME_BURN,
+        "slo_id": event["slo_id"],
+        "service": event["service_name"],
+        "rule": event["rule"],
+        "severity": event["severity"],
+    }
+    annotations = {
+        **event.get("annotations", {}),
+        "slo_name": event["slo_name"],
+        "error_budget_remaining": f"{event['error_budget_remaining']:.4f}",
+    }
+    if event["burn_rate_long"] is not None:
+        annotations["burn_rate_long"] = f"{event['burn_rate_long']:.3f}"
+        annotations["burn_rate_short"] = f"{event['burn_rate_short']:.3f}"
+    if event["state"] == "resolved":
+        ends_at = event["resolved_at"]
+    else:
+        ends_at = _iso(now + timedelta(seconds=VALID_FOR_RESENDS * resend_interval_s))
+    alert = {"labels": labels, "annotations": annotations, "startsAt": event["started_at"], "endsAt": ends_at}
+    if generator_url:
+        alert["generatorURL"] = generator_url
+    return alert
+
+
+class AlertmanagerClient:
+    """POST /api/v2/alerts. Any failure (refused, timeout, non-2xx) is a DeliveryFailed."""
+
+    def __init__(self, url: str, timeout_s: float) -> None:
+        self.endpoint = url.rstrip("/") + "/api/v2/alerts"
+        self.timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def post(self, alerts: Iterable[dict[str, Any]]) -> None:
+        body = list(alerts)
+        if not body:
+            return
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=self.timeout)
+        try:
+            async with self._session.post(self.endpoint, json=body) as response:
+                if response.status >= 300:
+                    detail = (await response.text())[:500]
+                    raise DeliveryFailed("alertmanager", f"HTTP {response.status}: {detail}")
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise DeliveryFailed("alertmanager", f"{type(exc).__name__}: {exc}") from exc
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None

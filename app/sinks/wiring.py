@@ -1,0 +1,82 @@
+"""Which forwarders a topology asks for, built and run beside the worker's pipeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.sinks.alertmanager_sink import AlertmanagerForwarding
+from app.sinks.backoff import Backoff
+from app.sinks.forwarder import Forwarder
+from app.sinks.pulsar_sink import PulsarForwarding
+from app.stream.metrics import WorkerMetrics
+from app.stream.settings import WorkerSettings
+from app.topology import Topology
+
+
+@dataclass
+class SinkSet:
+    forwarders: list[Forwarder] = field(default_factory=list)
+    closers: list[Any] = field(default_factory=list)
+
+    async def start(self) -> None:
+        for forwarder in self.forwarders:
+            await forwarder.start()
+        for closer in self.closers:
+            if isinstance(closer, AlertmanagerForwarding):
+                closer.start_resending()
+
+    async def stop(self) -> None:
+        for forwarder in self.forwarders:
+            await forwarder.stop()
+        for closer in self.closers:
+            await closer.close()
+
+
+def build_sinks(topology: Topology, bootstrap: str, metrics: WorkerMetrics, settings: WorkerSettings) -> SinkSet:
+    sinks = topology.sinks
+    group = {
+        "client_id": settings.worker_id,
+        "fetch_max_wait_ms": settings.fetch_max_wait_ms,
+        "session_timeout_ms": settings.session_timeout_ms,
+        "heartbeat_interval_ms": settings.heartbeat_interval_ms,
+    }
+    topics = topology.topics
+    out = SinkSet()
+
+    def backoff() -> Backoff:
+        return Backoff(sinks.retry_initial_s, sinks.retry_max_s)
+
+    if sinks.alertmanager is not None:
+        am = AlertmanagerForwarding(sinks.alertmanager, bootstrap, metrics)
+        out.closers.append(am)
+        out.forwarders.append(
+            Forwarder(
+                "alertmanager",
+                bootstrap,
+                f"{topology.name}.sink.alertmanager",
+                [topics.alerts],
+                am.deliver,
+                backoff(),
+                metrics,
+                **group,
+                on_assign=am.on_assign,
+                on_revoke=am.on_revoke,
+            )
+        )
+    if sinks.pulsar is not None:
+        pulsar = PulsarForwarding(sinks.pulsar, topics.status, topics.alerts)
+        out.closers.append(pulsar)
+        out.forwarders.append(
+            Forwarder(
+                "pulsar",
+                bootstrap,
+                f"{topology.name}.sink.pulsar",
+                [topics.status, topics.alerts],
+                pulsar.deliver,
+                backoff(),
+                metrics,
+                **group,
+            )
+        )
+    return out

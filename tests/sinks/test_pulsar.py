@@ -1,0 +1,106 @@
+"""Status and alert events to Pulsar (the pulsar-lite embedded broker, read back with
+pulsar-client) through a real worker: down at first, then up; every event arrives,
+in order per SLO, keyed by slo_id."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pulsar
+import pytest
+
+from tests.api.helpers import free_port
+from tests.sinks.servers import PulsarLite
+from tests.sinks.test_alertmanager import eventually, metric, wait_api
+from tests.stream.helpers import Producer, Spawn, TopicReader, event_bytes, keyed, make_topology, slo_def
+
+pytestmark = pytest.mark.kafka
+
+
+@pytest.mark.timeout(120)
+def test_status_and_alert_events_reach_pulsar_once_it_is_up(
+    bootstrap: str, spawn: Spawn, tmp_path: Path, pulsar_broker: PulsarLite
+) -> None:
+    status_topic = "persistent://public/default/slo-status-test"
+    alerts_topic = "persistent://public/default/slo-alerts-test"
+    sinks = {
+        "pulsar": {
+            "service_url": pulsar_broker.url,
+            "status_topic": status_topic,
+            "alerts_topic": alerts_topic,
+            "send_timeout_s": 2,
+        },
+        "retry_initial_s": 0.1,
+        "retry_max_s": 0.5,
+    }
+    slos = [slo_def("cart-api", 99.9), slo_def("search-api", 99.0)]
+    topology = make_topology(tmp_path, slos, partitions=2, timer_interval_s=0.5, sinks=sinks)
+    api_port = free_port()
+
+    async def scenario() -> None:
+        worker = spawn(bootstrap, topology, "pulsar", env={"SLO_API_PORT": str(api_port)})
+        await worker.ready()
+        wait_api(api_port)
+        async with Producer(bootstrap) as producer:
+            now = time.time()
+            events = [event_bytes("cart-api", now - i / 100, 50, 100) for i in range(15)]
+            events += [event_bytes("search-api", now - i / 100, 100, 100) for i in range(15)]
+            await producer.send(topology.metrics, keyed(events))
+            await eventually(
+                lambda: metric(api_port, "slo_sink_failures_total", 'sink="pulsar"') >= 1, 30, "pulsar failures"
+            )
+            pulsar_broker.start()
+            client = pulsar_client(pulsar_broker.url)
+            try:
+                status_sub = subscribe(client, status_topic)
+                alerts_sub = subscribe(client, alerts_topic)
+                async with (
+                    TopicReader(bootstrap, topology.status) as kstatus,
+                    TopicReader(bootstrap, topology.alerts) as kalerts,
+                ):
+                    await kstatus.read_to_end()
+                    await kalerts.read_to_end()
+                    want_status = [(r.key, json.loads(r.value)["event_id"]) for r in kstatus.records]
+                    want_alerts = [(r.key, json.loads(r.value)["event_id"]) for r in kalerts.records]
+                got_status = await receive(status_sub, len(want_status))
+                got_alerts = await receive(alerts_sub, len(want_alerts))
+            finally:
+                client.close()
+        assert len(want_alerts) == 4 and len(want_status) >= 2
+        # every event once, in Kafka's per-key order, keyed by slo_id
+        for got, want in ((got_status, want_status), (got_alerts, want_alerts)):
+            for key in {k for k, _ in want}:
+                assert [e for k, e in got if k == key] == [e for k, e in want if k == key]
+        assert {k for k, _ in got_alerts} == {b"cart-api"}
+        assert metric(api_port, "slo_sink_up", 'sink="pulsar"') == 1.0
+
+    asyncio.run(scenario())
+
+
+def pulsar_client(url: str) -> Any:
+    return pulsar.Client(url, operation_timeout_seconds=5)
+
+
+def subscribe(client: Any, topic: str) -> Any:
+    return client.subscribe(
+        topic, "test", consumer_type=pulsar.ConsumerType.Exclusive, initial_position=pulsar.InitialPosition.Earliest
+    )
+
+
+async def receive(consumer: Any, n: int, timeout: float = 20) -> list[tuple[bytes, str]]:
+    """n messages as (partition key, event_id), waiting off the event loop."""
+    out: list[tuple[bytes, str]] = []
+    deadline = time.monotonic() + timeout
+    while len(out) < n:
+        assert time.monotonic() < deadline, f"got {len(out)} of {n} messages"
+        try:
+            msg = await asyncio.to_thread(consumer.receive, 500)
+        except pulsar.Timeout:
+            continue
+        consumer.acknowledge(msg)
+        out.append((msg.partition_key().encode(), json.loads(msg.data())["event_id"]))
+    return out

@@ -1,0 +1,135 @@
+"""Alert events through a real worker on the embedded broker: one firing event per
+episode, none again after a crash and restart, one resolved event; SLIDataStale
+fires when data stops and resolves when it returns."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.stream.helpers import (
+    Msg,
+    Producer,
+    Spawn,
+    TopicReader,
+    event_bytes,
+    keyed,
+    make_topology,
+    slo_def,
+)
+
+pytestmark = pytest.mark.kafka
+
+DEFAULT_RULES = {"page-1h-5m", "page-6h-30m", "ticket-24h-2h", "ticket-3d-6h"}
+
+
+def alert_events(reader: TopicReader) -> list[dict[str, Any]]:
+    return [json.loads(r.value) for r in reader.records]
+
+
+async def poll_until(reader: TopicReader, predicate: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate(alert_events(reader)):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}: {alert_events(reader)}"
+        await reader.poll(100)
+
+
+def bad_events(slo_id: str, n: int) -> list[Msg]:
+    now = time.time()
+    return keyed(event_bytes(slo_id, now - i * 0.01, 50, 100) for i in range(n))
+
+
+@pytest.mark.timeout(120)
+def test_one_firing_event_per_episode_across_a_crash_then_one_resolved(
+    bootstrap: str, spawn: Spawn, tmp_path: Path
+) -> None:
+    slo = slo_def("pay-api", 99.9)
+    topology = make_topology(tmp_path, [slo], partitions=2, timer_interval_s=0.5)
+
+    async def scenario() -> None:
+        first = spawn(bootstrap, topology, "alerts-1")
+        await first.ready()
+        async with Producer(bootstrap) as producer, TopicReader(bootstrap, topology.alerts) as alerts:
+            # 50% errors against a 0.1% budget: burn rate 500 in every window, every rule fires.
+            await producer.send(topology.metrics, bad_events("pay-api", 20))
+            await poll_until(alerts, lambda evs: len(evs) >= 4, 20, "four firing events")
+            firing = alert_events(alerts)
+            assert {e["rule"] for e in firing} == DEFAULT_RULES
+            assert {e["state"] for e in firing} == {"firing"}
+            page = next(e for e in firing if e["rule"] == "page-1h-5m")
+            assert (page["slo_id"], page["service_name"], page["severity"]) == ("pay-api", "pay", "page")
+            assert page["burn_rate_long"] == pytest.approx(500.0) and page["threshold"] == 14.4
+            assert page["resolved_at"] is None
+
+            first.kill()
+            second = spawn(bootstrap, topology, "alerts-2")
+            await second.ready()
+            await second.wait_for(r"assigned partitions \[0, 1\]", 20)
+            await producer.send(topology.metrics, bad_events("pay-api", 20))
+            async with TopicReader(bootstrap, topology.status) as status:
+
+                def counted(n: int) -> bool:
+                    return any(json.loads(r.value)["slo_status_update"]["total_events"] == n for r in status.records)
+
+                deadline = time.monotonic() + 20
+                while not counted(4_000):
+                    assert time.monotonic() < deadline, "the second worker never counted the new events"
+                    await status.poll(100)
+            await asyncio.sleep(2)  # several timer ticks of the new owner
+            await alerts.poll(200)
+            assert len(alert_events(alerts)) == 4, "a restart must not fire an open episode again"
+
+            # A stricter policy (threshold 1000 > 500) ends every episode: the timer resolves them.
+            strict = {
+                **slo,
+                "burn_rate_rules": [
+                    {"severity": "page", "long_window": "1h", "short_window": "5m", "burn_rate_threshold": 1000}
+                ],
+            }
+            await producer.send(topology.definitions, [Msg(b"pay-api", json.dumps(strict).encode())])
+            await poll_until(alerts, lambda evs: len(evs) >= 8, 20, "four resolved events")
+            await asyncio.sleep(1.5)
+            await alerts.poll(200)
+            events = alert_events(alerts)
+            assert len(events) == 8
+            for rule in DEFAULT_RULES:
+                fired, resolved = [e for e in events if e["rule"] == rule]
+                assert (fired["state"], resolved["state"]) == ("firing", "resolved")
+                assert fired["alert_id"] == resolved["alert_id"]
+                assert resolved["started_at"] == fired["started_at"]
+                assert resolved["resolved_at"] >= fired["started_at"]
+            keys = {r.key for r in alerts.records}
+            assert keys == {b"pay-api"}
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.timeout(90)
+def test_stale_data_fires_and_resolves_when_data_returns(bootstrap: str, spawn: Spawn, tmp_path: Path) -> None:
+    slo = slo_def("quiet-api", 99.0, no_data_alert_after_s=2)
+    topology = make_topology(tmp_path, [slo], partitions=1, timer_interval_s=0.25)
+
+    async def scenario() -> None:
+        worker = spawn(bootstrap, topology, "stale")
+        await worker.ready()
+        async with Producer(bootstrap) as producer, TopicReader(bootstrap, topology.alerts) as alerts:
+            sent_at = time.time()
+            await producer.send(topology.metrics, keyed([event_bytes("quiet-api", sent_at, 100, 100)]))
+            await poll_until(alerts, lambda evs: len(evs) >= 1, 15, "SLIDataStale firing")
+            [fired] = alert_events(alerts)
+            assert (fired["rule"], fired["state"], fired["severity"]) == ("SLIDataStale", "firing", "ticket")
+            started = datetime.fromisoformat(fired["started_at"]).timestamp()
+            assert 2.0 <= started - sent_at < 6.0  # the first tick after 2 s of silence
+            await producer.send(topology.metrics, keyed([event_bytes("quiet-api", time.time(), 100, 100)]))
+            await poll_until(alerts, lambda evs: len(evs) >= 2, 15, "SLIDataStale resolved")
+            resolved = alert_events(alerts)[1]
+            assert (resolved["rule"], resolved["state"]) == ("SLIDataStale", "resolved")
+            assert resolved["started_at"] == fired["started_at"]
+
+    asyncio.run(scenario())
