@@ -137,15 +137,23 @@ class PartitionStore:
             rt.dirty = {}
         return out
 
-    def step_alerts(self, slo_id: str, report: SloReport) -> list[Transition]:
-        """Advance the SLO's alert state machines to `report`; a transition is persisted
+    def step_alerts(self, slo_id: str, report: SloReport, retired: bool = False) -> list[Transition]:
+        """Advance the SLO's alert state machines to `report` (`retired`: the SLO was
+        deleted or disabled, so nothing fires any more); a transition is persisted
         (META) with the batch that publishes it."""
         rt = self.slos[slo_id]
-        transitions = step(rt.alerts, report.conditions, report.now_us)
+        transitions = step(rt.alerts, [] if retired else report.conditions, report.now_us)
         if transitions:
             rt.dirty[META] = rt.dirty.get(META, -1)
             self._dirty_slos.add(slo_id)
         return transitions
+
+    def drop_alerts(self, slo_id: str) -> None:
+        """Forget the SLO's open episodes without publishing (no definition left to say what they were)."""
+        rt = self.slos[slo_id]
+        rt.alerts.clear()
+        rt.dirty[META] = rt.dirty.get(META, -1)
+        self._dirty_slos.add(slo_id)
 
     def mark_published(self, slo_id: str, seq: int, status: tuple[str, frozenset[str]]) -> None:
         rt = self.slos[slo_id]

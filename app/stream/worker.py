@@ -87,6 +87,7 @@ class Worker:
         self.changelog = changelog_topic(topology)
         self.max_skew_us = round(topology.max_skew_s * 1_000_000)
         self.definitions: dict[str, SLO] = {}
+        self._retired: dict[str, SLO] = {}  # deleted definitions, until their open alerts resolve
         self.stores: dict[int, PartitionStore] = {}
         self.stats: Counter[str] = Counter()
         self.metrics = WorkerMetrics()
@@ -193,6 +194,10 @@ class Worker:
     # -- definitions -------------------------------------------------------------
     def _on_definition(self, slo_id: str, slo: SLO | None) -> None:
         old = self.definitions.pop(slo_id, None)
+        if slo is None and old is not None:
+            self._retired[slo_id] = old  # its open alerts are resolved by the next tick
+        else:
+            self._retired.pop(slo_id, None)
         if old is not None and (slo is None or slo.service_name != old.service_name):
             self.metrics.forget_slo(old)  # its series must not outlive it (or its old labels)
         if slo is not None:
@@ -378,13 +383,25 @@ class Worker:
         key = slo.slo_id.encode()
         out.add(self.topics.status, self._status_partition(key), key, _encode(event))
         for transition in transitions:
-            alert = alert_event(slo, report, transition)
-            self.metrics.alert_events.labels(transition.state.value).inc()
-            self.stats[f"alerts_{transition.state.value}"] += 1
-            if self.on_status is not None:
-                self.on_status(alert)
-            if self.topology.sinks.kafka_alerts:
-                out.add(self.topics.alerts, self._alert_partition(key), key, _encode(alert))
+            self._publish_alert(out, key, alert_event(slo, report, transition), transition.state.value)
+
+    def _resolve_open(self, out: RecordBatches, store: PartitionStore, slo: SLO | None, slo_id: str, now: int) -> None:
+        if slo is None:
+            log.warning("SLO %r has open alerts but no definition to resolve them with", slo_id)
+            store.drop_alerts(slo_id)
+            return
+        report = store.evaluate(slo, now)
+        key = slo_id.encode()
+        for transition in store.step_alerts(slo_id, report, retired=True):
+            self._publish_alert(out, key, alert_event(slo, report, transition), transition.state.value)
+
+    def _publish_alert(self, out: RecordBatches, key: bytes, alert: dict[str, Any], state: str) -> None:
+        self.metrics.alert_events.labels(state).inc()
+        self.stats[f"alerts_{state}"] += 1
+        if self.on_status is not None:
+            self.on_status(alert)
+        if self.topology.sinks.kafka_alerts:
+            out.add(self.topics.alerts, self._alert_partition(key), key, _encode(alert))
 
     def _alert_partition(self, key: bytes) -> int:
         partition = self._alert_partitions.get(key)
@@ -406,6 +423,8 @@ class Worker:
             for slo_id, runtime in list(store.slos.items()):
                 slo = self.definitions.get(slo_id)
                 if slo is None or not slo.enabled:
+                    if runtime.alerts:  # deleted or disabled: its open alerts end now
+                        self._resolve_open(out, store, slo or self._retired.get(slo_id), slo_id, now)
                     continue
                 report = store.evaluate(slo, now)
                 if _status_key(report) != runtime.last_status:

@@ -133,3 +133,34 @@ def test_stale_data_fires_and_resolves_when_data_returns(bootstrap: str, spawn: 
             assert resolved["started_at"] == fired["started_at"]
 
     asyncio.run(scenario())
+
+
+@pytest.mark.timeout(90)
+def test_deleting_or_disabling_an_slo_resolves_its_open_alerts(bootstrap: str, spawn: Spawn, tmp_path: Path) -> None:
+    gone, paused = slo_def("gone-api", 99.9), slo_def("paused-api", 99.9)
+    topology = make_topology(tmp_path, [gone, paused], partitions=2, timer_interval_s=0.5)
+
+    async def scenario() -> None:
+        worker = spawn(bootstrap, topology, "retire")
+        await worker.ready()
+        async with Producer(bootstrap) as producer, TopicReader(bootstrap, topology.alerts) as alerts:
+            await producer.send(topology.metrics, bad_events("gone-api", 20) + bad_events("paused-api", 20))
+            await poll_until(alerts, lambda evs: len(evs) >= 8, 20, "eight firing events")
+            await producer.send(
+                topology.definitions,
+                [
+                    Msg(b"gone-api", None),  # tombstone: the SLO is deleted
+                    Msg(b"paused-api", json.dumps({**paused, "enabled": False}).encode()),
+                ],
+            )
+            await poll_until(alerts, lambda evs: len(evs) >= 16, 20, "eight resolved events")
+            await asyncio.sleep(1.5)
+            await alerts.poll(200)
+            events = alert_events(alerts)
+            assert len(events) == 16
+            for slo_id in ("gone-api", "paused-api"):
+                mine = [e for e in events if e["slo_id"] == slo_id]
+                assert [e["state"] for e in mine] == ["firing"] * 4 + ["resolved"] * 4
+                assert {e["rule"] for e in mine[4:]} == DEFAULT_RULES
+
+    asyncio.run(scenario())
