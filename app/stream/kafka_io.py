@@ -25,6 +25,19 @@ def changelog_topic(topology: Topology) -> str:
     return f"{topology.name}-state-changelog"
 
 
+class KeyPartitions(dict[bytes, int]):
+    """key -> the partition Kafka's default partitioner gives it among `n` (memoized:
+    the same few slo_ids come back on every batch)."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.n = n
+
+    def __missing__(self, key: bytes) -> int:
+        partition = self[key] = partition_for(key, self.n)
+        return partition
+
+
 def partition_for(key: bytes, n_partitions: int) -> int:
     """Kafka's default partitioner (murmur2), as the Java and aiokafka producers use."""
     return (murmur2(key) & 0x7FFFFFFF) % n_partitions

@@ -35,7 +35,7 @@ from app.domain.views import status_event
 from app.errors import RejectedEvent
 from app.sinks.wiring import build_sinks
 from app.stream.definitions_feed import DefinitionsFeed, publish_definition
-from app.stream.kafka_io import changelog_topic, ensure_topics, partition_for, read_to_end
+from app.stream.kafka_io import KeyPartitions, changelog_topic, ensure_topics, read_to_end
 from app.stream.metrics import WorkerMetrics
 from app.stream.read_model import ReadModel
 from app.stream.record_batches import RecordBatches
@@ -96,11 +96,8 @@ class Worker:
         self._stopping = asyncio.Event()
         self._ts_cache = TimestampCache()
         self.n_partitions = topology.partitions
-        self.n_status_partitions = topology.partitions
-        self._metrics_partitions: dict[bytes, int] = {}
-        self._status_partitions: dict[bytes, int] = {}
-        self.n_alert_partitions = topology.partitions
-        self._alert_partitions: dict[bytes, int] = {}
+        # key -> partition of the metrics (owner), status and alerts topics
+        self._owner_partition = self._status_partition = self._alert_partition = KeyPartitions(topology.partitions)
         self.read_model: ReadModel | None = None
         self.producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap,
@@ -147,8 +144,9 @@ class Worker:
         # The partition count the producer's partitioner really uses (the topic may
         # predate the topology): re-keying must agree with it or it would loop.
         self.n_partitions = len(await self.producer.partitions_for(self.topics.metrics))
-        self.n_status_partitions = len(await self.producer.partitions_for(self.topics.status))
-        self.n_alert_partitions = len(await self.producer.partitions_for(self.topics.alerts))
+        self._owner_partition = KeyPartitions(self.n_partitions)
+        self._status_partition = KeyPartitions(len(await self.producer.partitions_for(self.topics.status)))
+        self._alert_partition = KeyPartitions(len(await self.producer.partitions_for(self.topics.alerts)))
         self.consumer.subscribe([self.topics.metrics], listener=_Rebalance(self))
         await self.consumer.start()
         self._tasks = [
@@ -302,18 +300,6 @@ class Worker:
             self.stats[name] += n
             counter.inc(n)
 
-    def _status_partition(self, key: bytes) -> int:
-        partition = self._status_partitions.get(key)
-        if partition is None:
-            partition = self._status_partitions[key] = partition_for(key, self.n_status_partitions)
-        return partition
-
-    def _owner_partition(self, key: bytes) -> int:
-        partition = self._metrics_partitions.get(key)
-        if partition is None:
-            partition = self._metrics_partitions[key] = partition_for(key, self.n_partitions)
-        return partition
-
     async def _handle(
         self,
         store: PartitionStore,
@@ -334,7 +320,7 @@ class Worker:
             if not slo.enabled:
                 raise reject(RejectReason.DISABLED_SLO, f"SLO {event.slo_id!r} is disabled", "slo_id")
             key = event.slo_id.encode()
-            if record.key != key or self._owner_partition(key) != tp.partition:
+            if record.key != key or self._owner_partition[key] != tp.partition:
                 # Unkeyed or wrongly keyed: publish again under its slo_id, to the
                 # partition that owns the SLO's state; this copy is not counted.
                 sends.append(await self.producer.send(self.topics.metrics, raw, key=key))
@@ -381,7 +367,7 @@ class Worker:
         if self.on_status is not None:
             self.on_status(event)
         key = slo.slo_id.encode()
-        out.add(self.topics.status, self._status_partition(key), key, _encode(event))
+        out.add(self.topics.status, self._status_partition[key], key, _encode(event))
         for transition in transitions:
             self._publish_alert(out, key, alert_event(slo, report, transition), transition.state.value)
 
@@ -401,13 +387,7 @@ class Worker:
         if self.on_status is not None:
             self.on_status(alert)
         if self.topology.sinks.kafka_alerts:
-            out.add(self.topics.alerts, self._alert_partition(key), key, _encode(alert))
-
-    def _alert_partition(self, key: bytes) -> int:
-        partition = self._alert_partitions.get(key)
-        if partition is None:
-            partition = self._alert_partitions[key] = partition_for(key, self.n_alert_partitions)
-        return partition
+            out.add(self.topics.alerts, self._alert_partition[key], key, _encode(alert))
 
     # -- the timer -----------------------------------------------------------------
     async def _timer_loop(self) -> None:
