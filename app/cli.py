@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import sys
 import time
@@ -119,6 +120,19 @@ async def _produce(bootstrap: str, topic: str, topology: Topology, duration: flo
     return 0
 
 
+def cmd_produce(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from app.stream.backfill import publish_events
+
+    topology = load_topology(_settings(args).topology_path)
+    bootstrap = _bootstrap(args)
+    data = _read_events(args.events)
+    result = asyncio.run(publish_events(bootstrap, topology.topics.metrics, data.splitlines()))
+    for line_no, reason, detail in result.rejected:
+        err.write(f"line {line_no}: {reason}: {detail}\n")
+    out.write(f"produce: {result.sent} events sent to {topology.topics.metrics}, {len(result.rejected)} rejected\n")
+    return 0
+
+
 def cmd_tail_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     topology = load_topology(_settings(args).topology_path)
     topics = [topology.topics.status, *([topology.topics.alerts] if args.alerts else [])]
@@ -212,6 +226,11 @@ def build_parser() -> argparse.ArgumentParser:
     _stream_flags(demo)
     demo.add_argument("--duration", type=float, default=None, help="seconds to run (default: forever)")
     demo.set_defaults(func=cmd_produce_demo)
+
+    produce = sub.add_parser("produce", help="publish a file of SLI events to the metrics topic (backfill)")
+    _stream_flags(produce)
+    produce.add_argument("--events", required=True, help="JSON lines of SLI events ('-' = stdin)")
+    produce.set_defaults(func=cmd_produce)
 
     tail = sub.add_parser("tail-status", help="print status events as they flow")
     _stream_flags(tail)

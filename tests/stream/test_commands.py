@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from tests.stream.helpers import Spawn, make_topology, slo_def
+from tests.stream.helpers import Spawn, TopicReader, make_topology, slo_def
 
 pytestmark = pytest.mark.kafka
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,3 +45,46 @@ def test_produce_demo_then_tail_status(bootstrap: str, spawn: Spawn, tmp_path: P
         tail.wait(10)
     # a day of backfill at 0.02% errors, then live traffic: both healthy, nothing firing
     assert seen == {"demo-a": "HEALTHY", "demo-b": "HEALTHY"}
+
+
+@pytest.mark.timeout(120)
+def test_produce_backfills_a_file_and_reports_bad_lines(bootstrap: str, spawn: Spawn, tmp_path: Path) -> None:
+    topology = make_topology(tmp_path, [slo_def("bf-a"), slo_def("bf-b")], partitions=2)
+    worker = spawn(bootstrap, topology, "backfill")
+    asyncio.run(worker.ready())
+    now = time.time()
+    lines = [
+        json.dumps({"slo_id": "bf-a", "timestamp": now - 86_400 * 3, "good": 90, "total": 100}),  # 3 days ago
+        "{not json",
+        json.dumps({"slo_id": "bf-a", "timestamp": now - 60, "good": 100, "total": 100}),
+        json.dumps({"slo_id": "bf-b", "timestamp": now - 3_600, "good": 5, "total": 4}),  # good > total
+        json.dumps({"slo_id": "bf-b", "timestamp": now - 3_600, "good": 7, "total": 10}),
+    ]
+    events = tmp_path / "backfill.jsonl"
+    events.write_text("\n".join(lines) + "\n")
+    flags = ["--bootstrap", bootstrap, "--topology", str(topology.path)]
+    run = subprocess.run(
+        [sys.executable, "-m", "app", "produce", *flags, "--events", str(events)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "produce: 3 events sent" in run.stdout and "2 rejected" in run.stdout
+    assert "line 2: invalid_json" in run.stderr and "line 4: good_exceeds_total" in run.stderr
+
+    async def counted() -> dict[str, tuple[int, int]]:
+        async with TopicReader(bootstrap, topology.status) as status:
+            deadline = time.monotonic() + 30
+            while True:
+                await status.poll(200)
+                finals = {
+                    u["slo_id"]: (u["good_events"], u["total_events"])
+                    for u in (json.loads(r.value)["slo_status_update"] for r in status.records)
+                }
+                if finals.get("bf-a") == (190, 200) and "bf-b" in finals:
+                    return finals
+                assert time.monotonic() < deadline, finals
+
+    assert asyncio.run(counted()) == {"bf-a": (190, 200), "bf-b": (7, 10)}
