@@ -14,7 +14,7 @@ fires when an SLO that had data received none for `stale_after_us`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from app.core.rules import FiringRule
@@ -77,10 +77,12 @@ def conditions(firing: Iterable[FiringRule], stale: bool) -> list[Condition]:
     return out
 
 
-def step(active: Active, now: Iterable[Condition], now_us: int) -> list[Transition]:
+def step(active: Active, now: Sequence[Condition], now_us: int) -> list[Transition]:
     """Advance every rule's state machine to an evaluation at `now_us` that found the
     `now` conditions firing. Updates `active` in place; returns the transitions,
     resolutions first, then new episodes in rule order."""
+    if not active and not now:
+        return []  # the common case: nothing open, nothing firing
     current: Mapping[str, Condition] = {c.rule: c for c in now}
     out = []
     for rule in [r for r in active if r not in current]:

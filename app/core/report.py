@@ -50,11 +50,8 @@ class SloReport:
     time_to_exhaustion_s: float | None
     stale: bool = False
     last_event_us: int | None = None
-
-    @property
-    def conditions(self) -> list[Condition]:
-        """Every alert condition that holds: the firing burn-rate rules, then staleness."""
-        return conditions(self.firing, self.stale)
+    # Every alert condition that holds: the firing burn-rate rules, then staleness.
+    conditions: tuple[Condition, ...] = ()
 
     @property
     def alert_names(self) -> frozenset[str]:
@@ -92,6 +89,7 @@ def evaluate(objective: Objective, state: WindowState) -> SloReport:
     firing = firing_rules(
         objective.rules, period_us, burn_rates, state.window, budget_ratio, objective.min_short_window_events
     )
+    stale = is_stale(state.last_event_us, state.now_us, objective.stale_after_us)
     return SloReport(
         slo_id=objective.slo_id,
         now_us=state.now_us,
@@ -103,6 +101,7 @@ def evaluate(objective: Objective, state: WindowState) -> SloReport:
         firing=firing,
         status=slo_status(budget, firing, objective.thresholds),
         time_to_exhaustion_s=time_to_exhaustion_s(budget, seconds(period_us), burn_rates["1h"]),
-        stale=is_stale(state.last_event_us, state.now_us, objective.stale_after_us),
+        stale=stale,
         last_event_us=state.last_event_us,
+        conditions=tuple(conditions(firing, stale)) if firing or stale else (),
     )
