@@ -65,6 +65,13 @@ class ReadModel:
             pipe.hset(self._key(slo.slo_id, suffix), str(k), f"{ring.good[slot]},{ring.total[slot]}")
             pipe.hdel(self._key(slo.slo_id, suffix), str(k - ring.n))  # that slot's previous lap
 
+    def forget(self, slo_id: str) -> None:
+        """Queue the deletion of everything held for a deleted SLO."""
+        if self._pipe is None:
+            self._pipe = self.client.pipeline(transaction=False)
+        suffixes = ["status", "budget", *(suffix for suffix, *_ in _TIERS.values())]
+        self._pipe.delete(*(self._key(slo_id, suffix) for suffix in suffixes))
+
     async def flush(self) -> None:
         pipe, self._pipe = self._pipe, None
         if pipe is None:

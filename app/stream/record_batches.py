@@ -19,7 +19,7 @@ class RecordBatches:
         self.builders: dict[tuple[str, int], Any] = {}
         self.full: list[tuple[str, int, Any]] = []
 
-    def add(self, topic: str, partition: int, key: bytes, value: bytes) -> None:
+    def add(self, topic: str, partition: int, key: bytes, value: bytes | None) -> None:
         builder = self.builders.get((topic, partition))
         if builder is None:
             builder = self.builders[(topic, partition)] = self.producer.create_batch()

@@ -16,7 +16,17 @@ import msgspec
 
 from app.core.acceptance import AcceptanceRange, acceptance_range
 from app.core.alerts import Active, Transition, active_of, active_value, step
-from app.core.changelog import Guard, Part, add_guarded, part_value, parts_of_event, restore
+from app.core.changelog import (
+    MONTH,
+    QUARTER,
+    RING_PARTS,
+    Guard,
+    Part,
+    add_guarded,
+    part_value,
+    parts_of_event,
+    restore,
+)
 from app.core.report import Objective, SloReport, evaluate
 from app.core.state import WindowState
 from app.domain.enums import TimePeriod
@@ -147,6 +157,15 @@ class PartitionStore:
             rt.dirty[META] = rt.dirty.get(META, -1)
             self._dirty_slos.add(slo_id)
         return transitions
+
+    def purge(self, slo_id: str) -> list[bytes]:
+        """Forget a deleted SLO; returns every changelog key it may have written, to
+        tombstone, so that re-creating the id starts from empty windows."""
+        self.slos.pop(slo_id, None)
+        self._dirty_slos.discard(slo_id)
+        self._objectives.pop(slo_id, None)
+        parts = [*(name for names in RING_PARTS for name in names), MONTH, QUARTER, META]
+        return [record_key(slo_id, part) for part in parts]
 
     def drop_alerts(self, slo_id: str) -> None:
         """Forget the SLO's open episodes without publishing (no definition left to say what they were)."""

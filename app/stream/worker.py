@@ -87,7 +87,7 @@ class Worker:
         self.changelog = changelog_topic(topology)
         self.max_skew_us = round(topology.max_skew_s * 1_000_000)
         self.definitions: dict[str, SLO] = {}
-        self._retired: dict[str, SLO] = {}  # deleted definitions, until their open alerts resolve
+        self._retired: dict[str, SLO] = {}  # deleted definitions, until their state is purged
         self.stores: dict[int, PartitionStore] = {}
         self.stats: Counter[str] = Counter()
         self.metrics = WorkerMetrics()
@@ -405,6 +405,12 @@ class Worker:
                 if slo is None or not slo.enabled:
                     if runtime.alerts:  # deleted or disabled: its open alerts end now
                         self._resolve_open(out, store, slo or self._retired.get(slo_id), slo_id, now)
+                    if slo is None:  # deleted: so is its state (a new SLO of that id starts empty)
+                        for key in store.purge(slo_id):
+                            out.add(self.changelog, partition, key, None)
+                        self._retired.pop(slo_id, None)
+                        if self.read_model is not None:
+                            self.read_model.forget(slo_id)
                     continue
                 report = store.evaluate(slo, now)
                 if _status_key(report) != runtime.last_status:

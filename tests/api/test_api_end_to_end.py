@@ -274,3 +274,36 @@ def test_a_deleted_slo_leaves_no_metrics(bootstrap: str, spawn: Spawn, tmp_path:
     assert exported()
     assert http.delete(f"{API}/{slo_id}").status_code == 204
     assert not exported(), "a deleted SLO's gauges are still exported"
+
+
+@pytest.mark.timeout(60)
+def test_a_re_created_slo_starts_empty_in_the_read_model_too(
+    bootstrap: str, spawn: Spawn, redis_url: str, tmp_path: Path
+) -> None:
+    """Deleting an SLO tombstones its state (changelog and Redis): re-creating the id
+    does not bring the old windows back."""
+    topology = make_topology(tmp_path, [], partitions=2, timer_interval_s=0.3)
+    http = start_api_worker(spawn, bootstrap, topology, "api-recreate", redis_url=redis_url).http
+    slo_id = "born-again"
+    assert http.post(API, json=slo_def(slo_id)).status_code == 201
+    now_s = time.time()
+    produce_and_wait(bootstrap, topology, keyed_events([Ev(slo_id, int(now_s - 5) * US, 9, 10, int(now_s - 5))]))
+    deadline = time.monotonic() + 10
+    while http.get(f"{API}/{slo_id}/status").status_code != 200:
+        assert time.monotonic() < deadline, "no status for the first incarnation"
+        time.sleep(0.05)
+    assert http.get(f"{API}/{slo_id}/error-budget").json()["consumed_budget"] == 1
+
+    assert http.delete(f"{API}/{slo_id}").status_code == 204
+    time.sleep(1.0)  # a few timer ticks: the owner purges the deleted SLO's state
+    assert http.post(API, json=slo_def(slo_id)).status_code == 201
+    assert http.get(f"{API}/{slo_id}/status").status_code == 404  # no data for the new one yet
+    now_s = time.time()
+    produce_and_wait(bootstrap, topology, keyed_events([Ev(slo_id, int(now_s - 1) * US, 5, 5, int(now_s - 1))]))
+    deadline = time.monotonic() + 10
+    while (response := http.get(f"{API}/{slo_id}/error-budget")).status_code != 200:
+        assert time.monotonic() < deadline, "no status for the second incarnation"
+        time.sleep(0.05)
+    assert response.json()["consumed_budget"] == 0
+    status = http.get(f"{API}/{slo_id}/status").json()
+    assert status["current_sli"] == 100.0 and status["remaining_budget"] == pytest.approx(0.005)

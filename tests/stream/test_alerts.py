@@ -163,4 +163,21 @@ def test_deleting_or_disabling_an_slo_resolves_its_open_alerts(bootstrap: str, s
                 assert [e["state"] for e in mine] == ["firing"] * 4 + ["resolved"] * 4
                 assert {e["rule"] for e in mine[4:]} == DEFAULT_RULES
 
+            # Re-created under the same id, the SLO starts from empty windows: the
+            # deleted one's state was tombstoned in the changelog.
+            await producer.send(topology.definitions, [Msg(b"gone-api", json.dumps(gone).encode())])
+            await asyncio.sleep(1.0)  # the definitions feed applies it
+            await producer.send(topology.metrics, keyed([event_bytes("gone-api", time.time(), 100, 100)]))
+            async with TopicReader(bootstrap, topology.status) as status:
+                deadline = time.monotonic() + 20
+                while True:
+                    await status.poll(200)
+                    mine = [json.loads(r.value)["slo_status_update"] for r in status.records]
+                    mine = [u for u in mine if u["slo_id"] == "gone-api"]
+                    if mine and mine[-1]["total_events"] in (100, 2_100):
+                        break
+                    assert time.monotonic() < deadline, mine[-1:]
+            assert (mine[-1]["good_events"], mine[-1]["total_events"]) == (100, 100)
+            assert mine[-1]["status"] == "HEALTHY" and mine[-1]["firing_alerts"] == []
+
     asyncio.run(scenario())
