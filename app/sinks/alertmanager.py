@@ -9,6 +9,7 @@ a resolved one is posted with `endsAt` = the instant it resolved.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,6 +21,42 @@ from app.errors import DeliveryFailed
 
 ALERTNAME_BURN = "SLOBurnRate"
 VALID_FOR_RESENDS = 4  # a firing alert stays valid for this many resend intervals
+
+
+_REQUIRED = {
+    "alert_id": str,
+    "slo_id": str,
+    "slo_name": str,
+    "service_name": str,
+    "rule": str,
+    "severity": str,
+    "state": str,
+    "started_at": str,
+    "error_budget_remaining": (int, float),
+}
+
+
+def parse_alert_event(raw: bytes | None) -> dict[str, Any] | None:
+    """An alert event from the alerts topic, or None for a record that is not one
+    (the topic is ours, but anyone with write access can put anything there)."""
+    if raw is None:
+        return None
+    try:
+        event = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(event, dict) or event.get("event_type") != "slo_alert":
+        return None
+    if any(not isinstance(event.get(k), t) for k, t in _REQUIRED.items()):
+        return None
+    if event["state"] not in ("firing", "resolved") or (event["state"] == "resolved" and not event.get("resolved_at")):
+        return None
+    for optional in ("burn_rate_long", "burn_rate_short"):
+        if not isinstance(event.get(optional), (int, float, type(None))):
+            return None
+    if not isinstance(event.get("labels", {}), dict) or not isinstance(event.get("annotations", {}), dict):
+        return None
+    return event
 
 
 def _iso(at: datetime) -> str:
@@ -41,7 +78,7 @@ def am_alert(event: dict[str, Any], now: datetime, resend_interval_s: float, gen
         "slo_name": event["slo_name"],
         "error_budget_remaining": f"{event['error_budget_remaining']:.4f}",
     }
-    if event["burn_rate_long"] is not None:
+    if event.get("burn_rate_long") is not None and event.get("burn_rate_short") is not None:
         annotations["burn_rate_long"] = f"{event['burn_rate_long']:.3f}"
         annotations["burn_rate_short"] = f"{event['burn_rate_short']:.3f}"
     if event["state"] == "resolved":

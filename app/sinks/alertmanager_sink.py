@@ -10,7 +10,6 @@ given partitions it first rebuilds their open alerts from the alerts topic
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -19,7 +18,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from app.errors import DeliveryFailed
-from app.sinks.alertmanager import AlertmanagerClient, am_alert
+from app.sinks.alertmanager import AlertmanagerClient, am_alert, parse_alert_event
 from app.stream.kafka_io import read_to_end
 from app.stream.metrics import WorkerMetrics
 from app.topology import AlertmanagerSink
@@ -33,6 +32,8 @@ class AlertmanagerForwarding:
         self.client = AlertmanagerClient(config.url, config.timeout_s)
         self.bootstrap = bootstrap
         self.failures = metrics.sink_failures.labels("alertmanager")
+        self.invalid = metrics.sink_invalid.labels("alertmanager")
+        self._reported: set[tuple[int, int]] = set()  # invalid records of the batch being retried
         self.open: dict[int, dict[str, dict[str, Any]]] = {}  # partition -> alert_id -> firing event
         self._stopping = asyncio.Event()
         self._resend: asyncio.Task[None] | None = None
@@ -49,9 +50,19 @@ class AlertmanagerForwarding:
         latest = {e["alert_id"]: e for e in events}  # one alert per fingerprint per post
         return [am_alert(e, now, self.config.resend_interval_s, self.config.generator_url) for e in latest.values()]
 
+    def _parse(self, partition: int, offset: int, raw: bytes | None) -> dict[str, Any] | None:
+        event = parse_alert_event(raw)
+        if event is None and (partition, offset) not in self._reported:  # once, not at every retry
+            self._reported.add((partition, offset))
+            self.invalid.inc()
+            log.warning("alertmanager sink: record %d:%d is not an alert event; skipped", partition, offset)
+        return event
+
     async def deliver(self, records: Sequence[Any]) -> None:
-        events = [(r.partition, json.loads(r.value)) for r in records if r.value is not None]
+        parsed = ((r.partition, self._parse(r.partition, r.offset, r.value)) for r in records)
+        events = [(partition, event) for partition, event in parsed if event is not None]
         await self.client.post(self._post_body([e for _, e in events]))
+        self._reported.clear()
         for partition, event in events:
             self._apply(partition, event)
 
@@ -64,8 +75,9 @@ class AlertmanagerForwarding:
         await reader.start()
         try:
             for tp, _key, value in await read_to_end(reader, new):
-                if value is not None:
-                    self._apply(tp.partition, json.loads(value))
+                event = parse_alert_event(value)
+                if event is not None:
+                    self._apply(tp.partition, event)
         finally:
             await reader.stop()
         for tp in new:
@@ -79,8 +91,9 @@ class AlertmanagerForwarding:
     def n_open(self) -> int:
         return sum(len(alerts) for alerts in self.open.values())
 
-    def start_resending(self) -> None:
+    def start_resending(self) -> asyncio.Task[None]:
         self._resend = asyncio.create_task(self._resend_loop(), name="alertmanager-resend")
+        return self._resend
 
     async def _resend_loop(self) -> None:
         while not self._stopping.is_set():

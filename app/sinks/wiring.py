@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,13 +19,18 @@ from app.topology import Topology
 class SinkSet:
     forwarders: list[Forwarder] = field(default_factory=list)
     closers: list[Any] = field(default_factory=list)
+    resending: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
         for forwarder in self.forwarders:
             await forwarder.start()
         for closer in self.closers:
             if isinstance(closer, AlertmanagerForwarding):
-                closer.start_resending()
+                self.resending.append(closer.start_resending())
+
+    def tasks(self) -> list[asyncio.Task[None]]:
+        """The sinks' running tasks: the worker stops (non-zero) if one of them crashes."""
+        return [t for t in (f.task for f in self.forwarders) if t is not None] + self.resending
 
     async def stop(self) -> None:
         for forwarder in self.forwarders:

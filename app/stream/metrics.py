@@ -72,6 +72,12 @@ class WorkerMetrics:
         self.sink_failures = Counter(
             "slo_sink_failures_total", "Failed deliveries to a sink (each is retried).", sink, registry=r
         )
+        self.sink_invalid = Counter(
+            "slo_sink_invalid_total",
+            "Records on the alerts topic that are not alert events (skipped).",
+            sink,
+            registry=r,
+        )
         self.sink_up = Gauge("slo_sink_up", "1 if the sink's last delivery succeeded, else 0.", sink, registry=r)
         self._children: dict[str, _SloChildren] = {}
 

@@ -156,11 +156,12 @@ class Worker:
         await self.sinks.start()
 
     async def run_until_stopped(self) -> None:
-        """Run until stop() (SIGTERM); a crashed poll loop or timer stops the worker
-        and its exception propagates (the process exits non-zero)."""
+        """Run until stop() (SIGTERM); a crashed poll loop, timer or sink forwarder stops
+        the worker and its exception propagates (the process exits non-zero)."""
         stopping = asyncio.create_task(self._stopping.wait())
-        await asyncio.wait([stopping, *self._tasks], return_when=asyncio.FIRST_COMPLETED)
-        failed = [t for t in self._tasks if t.done() and not t.cancelled() and t.exception()]
+        watched = [*self._tasks, *self.sinks.tasks()]
+        await asyncio.wait([stopping, *watched], return_when=asyncio.FIRST_COMPLETED)
+        failed = [t for t in watched if t.done() and not t.cancelled() and t.exception()]
         stopping.cancel()
         await self.shutdown()
         if failed:

@@ -69,6 +69,8 @@ def test_alerts_reach_alertmanager_after_it_comes_up_and_resolve_there(
         await worker.ready()
         wait_api(api_port)
         async with Producer(bootstrap) as producer, TopicReader(bootstrap, topology.status) as status:
+            # A record that is not an alert event (anyone may write to the topic): skipped, counted.
+            await producer.send(topology.alerts, [Msg(b"shop-api", b'{"event_type": "something else"}')])
             now = time.time()
             await producer.send(
                 topology.metrics, keyed(event_bytes("shop-api", now - i / 100, 50, 100) for i in range(20))
@@ -100,6 +102,7 @@ def test_alerts_reach_alertmanager_after_it_comes_up_and_resolve_there(
             assert page["status"]["state"] == "active"
             assert metric(api_port, "slo_sink_up", 'sink="alertmanager"') == 1.0
             assert metric(api_port, "slo_sink_delivered_total", 'sink="alertmanager"') >= 4
+            assert metric(api_port, "slo_sink_invalid_total", 'sink="alertmanager"') == 1  # once, despite retries
 
             # Open alerts are re-sent (resend_interval_s = 1): their endsAt moves on.
             ends_before = page["endsAt"]
