@@ -21,6 +21,7 @@ from tests.stream.helpers import (
     event_bytes,
     keyed,
     make_topology,
+    partition_for,
     slo_def,
 )
 
@@ -179,5 +180,52 @@ def test_deleting_or_disabling_an_slo_resolves_its_open_alerts(bootstrap: str, s
                     assert time.monotonic() < deadline, mine[-1:]
             assert (mine[-1]["good_events"], mine[-1]["total_events"]) == (100, 100)
             assert mine[-1]["status"] == "HEALTHY" and mine[-1]["firing_alerts"] == []
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.timeout(120)
+def test_failover_to_the_surviving_worker_neither_refires_nor_loses_an_episode(
+    bootstrap: str, spawn: Spawn, tmp_path: Path
+) -> None:
+    slo = slo_def("cart-api", 99.9)
+    topology = make_topology(tmp_path, [slo], partitions=2, timer_interval_s=0.5)
+    owner_partition = partition_for(b"cart-api", 2)
+
+    async def scenario() -> None:
+        a, b = spawn(bootstrap, topology, "fo-a"), spawn(bootstrap, topology, "fo-b")
+        await a.ready()
+        await b.ready()
+        deadline = time.monotonic() + 30
+        while True:  # a stable split: one partition each
+            latest = [w.assignments()[-1][1] if w.assignments() else [] for w in (a, b)]
+            if sorted(latest[0] + latest[1]) == [0, 1] and all(latest):
+                break
+            assert time.monotonic() < deadline, latest
+            await asyncio.sleep(0.1)
+        owner, survivor = (a, b) if owner_partition in latest[0] else (b, a)
+        async with Producer(bootstrap) as producer, TopicReader(bootstrap, topology.alerts) as alerts:
+            await producer.send(topology.metrics, bad_events("cart-api", 20))
+            await poll_until(alerts, lambda evs: len(evs) >= 4, 20, "four firing events")
+            owner.kill()
+            await survivor.wait_for(r"assigned partitions \[0, 1\]", 20)
+            await producer.send(topology.metrics, bad_events("cart-api", 20))
+            await asyncio.sleep(2)  # the survivor counts them and ticks several times
+            await alerts.poll(200)
+            assert len(alert_events(alerts)) == 4, "the survivor fired an open episode again"
+            strict = {
+                **slo,
+                "burn_rate_rules": [
+                    {"severity": "page", "long_window": "1h", "short_window": "5m", "burn_rate_threshold": 1000}
+                ],
+            }
+            await producer.send(topology.definitions, [Msg(b"cart-api", json.dumps(strict).encode())])
+            await poll_until(alerts, lambda evs: len(evs) >= 8, 20, "four resolved events from the survivor")
+            await asyncio.sleep(1.5)
+            await alerts.poll(200)
+            events = alert_events(alerts)
+            assert [e["state"] for e in events] == ["firing"] * 4 + ["resolved"] * 4
+            fired = {e["rule"]: e["started_at"] for e in events[:4]}
+            assert {e["rule"]: e["started_at"] for e in events[4:]} == fired  # the same episodes, closed
 
     asyncio.run(scenario())
