@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from app.core.acceptance import DEFAULT_MAX_SKEW_US, AcceptanceRange, acceptance_range
-from app.core.alerts import Active, Transition, step
+from app.core.alerts import AlertBook, Transition, step
 from app.core.report import Objective, SloReport, evaluate
 from app.core.state import WindowState
 from app.domain.events import RejectReason, SliEvent, reject
@@ -24,7 +24,7 @@ class Tracked:
     slo: SLO
     objective: Objective
     state: WindowState
-    alerts: Active = field(default_factory=dict)  # open alert episodes, by rule
+    alerts: AlertBook = field(default_factory=AlertBook)  # open alert episodes, by rule
 
 
 class SloEngine:

@@ -136,6 +136,8 @@ def _slo(where: str, obj: dict[str, Any], slis: dict[str, tuple[str, dict[str, A
         return SLO.model_validate(data)
     except ValidationError as exc:
         loc, msg = exc.errors()[0]["loc"], exc.errors()[0]["msg"]
+        if not loc:  # a rule across fields (e.g. critical above warning budget ratio)
+            _fail(where, "metadata.annotations", msg)
         _fail(where, field_path(sources.get(str(loc[0]), str(loc[0])), loc[1:]), msg)
 
 
@@ -293,6 +295,8 @@ def _objective(where: str, objectives: Any) -> tuple[str, float]:
     value = objective[key]
     if isinstance(value, bool) or not isinstance(value, int | float):
         _fail(where, f"{path}.{key}", "must be a number")
+    if not -1e6 < value < 1e6:  # also keeps float() from overflowing on a huge integer
+        _fail(where, f"{path}.{key}", "out of range")
     percent = float(Decimal(repr(float(value))) * 100) if key == "target" else float(value)
     return f"{path}.{key}", percent
 

@@ -195,17 +195,28 @@ def test_transitions_agree_with_the_reference(tmp_path: Path, spec: list[tuple[i
     ref_events = [ref.Event("api", t * 1_000_000, g, n) for t, g, n in events]
     open_at: dict[str, str] = {}
     stale_after_us = 900 * 1_000_000
+    checkpoints: list[tuple[int, set[str]]] = []  # (evaluation instant, alerts open after it)
+
+    def views(now_us: int) -> list[list[ref.Event]]:
+        # An evaluation at `now` has counted every event stamped before it and, of those
+        # stamped `now`, the ones that arrived before it (the timer evaluates before the
+        # events of its instant; each event is evaluated as it arrives): some prefix.
+        before = [e for e in ref_events if e.ts_us < now_us]
+        at = [e for e in ref_events if e.ts_us == now_us]
+        return [before + at[:j] for j in range(len(at) + 1)]
+
+    def firing(view: list[ref.Event], now_us: int) -> set[str]:
+        names = {f.name for f in ref.evaluate(view, slo, now_us).firing}
+        if view and now_us - view[-1].ts_us >= stale_after_us:
+            names.add("SLIDataStale")
+        return names
+
     for o in out:
-        if o.get("event_type") != "slo_alert":
+        if o.get("event_type") != "slo_alert":  # a status line: its transitions follow it
+            checkpoints.append((us(o["last_updated"]), set(open_at)))
             continue
-        now_us = int(datetime.fromisoformat(o["timestamp"]).timestamp() * 1_000_000)
-        # The worker's timer may evaluate at `now` before an event stamped `now` arrives:
-        # a transition must agree with the view that counts events <= now or the one < now.
-        views = [[e for e in ref_events if e.ts_us <= now_us], [e for e in ref_events if e.ts_us < now_us]]
-        if o["rule"] == "SLIDataStale":
-            holds = [bool(v) and now_us - v[-1].ts_us >= stale_after_us for v in views]
-        else:
-            holds = [o["rule"] in {f.name for f in ref.evaluate(v, slo, now_us).firing} for v in views]
+        now_us = us(o["timestamp"])
+        holds = [o["rule"] in firing(v, now_us) for v in views(now_us)]
         if o["state"] == "firing":
             assert o["rule"] not in open_at, "a second firing event in one episode"
             assert any(holds), o
@@ -213,3 +224,11 @@ def test_transitions_agree_with_the_reference(tmp_path: Path, spec: list[tuple[i
         else:
             assert open_at.pop(o["rule"]) == o["started_at"], "resolved without its firing"
             assert not all(holds), o
+        checkpoints[-1] = (checkpoints[-1][0], set(open_at))
+    # Completeness: after every evaluation, the open alerts are exactly what fires then.
+    for now_us, opened in checkpoints:
+        assert any(opened == firing(v, now_us) for v in views(now_us)), (now_us, opened)
+
+
+def us(iso_text: str) -> int:
+    return int(datetime.fromisoformat(iso_text).timestamp() * 1_000_000)

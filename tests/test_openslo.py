@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from app.cli import main
 from app.definitions import load_slos
 from app.domain.enums import Severity, SLOType, TimePeriod
-from app.domain.models import SLO, AlertRule, RuleSpec
+from app.domain.models import RESERVED_LABELS, SLO, AlertRule, RuleSpec
 from app.errors import InvalidDefinition
 from app.openslo import ENGINE_SOURCE, definitions_document, export_slo, import_documents
 from app.topology import load_topology
@@ -265,6 +265,17 @@ SOURCE = {"metricSource": {"type": "Prometheus", "spec": {"query": "sum(errors)"
         ({"spec.objectives": [{"target": "0.9"}]}, "spec.objectives[0].target", "number"),
         ({"spec.objectives": [{"target": 1.0}]}, "spec.objectives[0].target", "less than 100"),
         ({"spec.objectives": [{"targetPercent": 0}]}, "spec.objectives[0].targetPercent", "greater than 0"),
+        ({"spec.objectives": [{"targetPercent": 10**400}]}, "spec.objectives[0].targetPercent", "out of range"),
+        (
+            {
+                "metadata.annotations": {
+                    "slo-engine/critical_budget_ratio": "0.5",
+                    "slo-engine/warning_budget_ratio": "0.2",
+                }
+            },
+            "metadata.annotations",
+            "must not exceed",
+        ),
         ({"spec.objectives": [{"target": 0.9, "timeSliceTarget": 0.9}]}, "spec.objectives[0].timeSliceTarget", ""),
         ({"spec.objectives": [{"target": 0.9, "op": "lte"}]}, "spec.objectives[0].op", "threshold"),
         ({"spec.timeWindow": []}, "spec.timeWindow", "exactly one"),
@@ -434,7 +445,11 @@ _alert_rules = st.builds(
     burn_rate_threshold=st.floats(0.001, 1e6, allow_nan=False),
     time_window=st.sampled_from(["1h", "6h", "24h", "3d"]),
     severity=st.sampled_from(list(Severity)),
-    labels=st.dictionaries(st.from_regex(r"[a-z]{1,8}", fullmatch=True), st.text(_chars, max_size=8), max_size=2),
+    labels=st.dictionaries(
+        st.from_regex(r"[a-z]{1,8}", fullmatch=True).filter(lambda k: k not in RESERVED_LABELS),
+        st.text(_chars, max_size=8),
+        max_size=2,
+    ),
     runbook_url=st.none() | st.just("https://runbooks.example/slo"),
 )
 
@@ -454,9 +469,9 @@ def slos(draw: st.DrawFn) -> SLO:
         enabled=draw(st.booleans()),
         critical_budget_ratio=ratios[0],
         warning_budget_ratio=ratios[1],
-        burn_rate_rules=draw(st.none() | st.lists(_rule_specs, max_size=3)),
+        burn_rate_rules=draw(st.none() | st.lists(_rule_specs, max_size=2, unique=True)),
         min_short_window_events=draw(st.integers(0, 1_000_000_000)),
-        alert_rules=draw(st.lists(_alert_rules, max_size=2)),
+        alert_rules=draw(st.lists(_alert_rules, max_size=2, unique_by=lambda r: r.rule_id)),
         no_data_alert_after_s=draw(st.integers(0, 90 * 86_400)),
     )
 

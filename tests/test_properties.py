@@ -343,7 +343,10 @@ def rule_specs(draw: st.DrawFn, period: TimePeriod, now: int) -> list[dict[str, 
             rule["burn_rate_threshold"] = draw(st.sampled_from([0.5, 1.0, 2.0, 6.0, 14.4, 100.0]))
         else:
             rule["budget_fraction"] = draw(st.sampled_from(FRACTIONS))
-        rules.append(rule)
+        if all(  # a rule's name is its severity and windows: names are unique in a policy
+            (r["severity"], r["long_window"], r["short_window"]) != (rule["severity"], long_, short) for r in rules
+        ):
+            rules.append(rule)
     return rules
 
 

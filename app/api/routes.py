@@ -18,6 +18,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, ValidationError
 
 from app.api.service import SloService
+from app.core.alerts import STALE_RULE
 from app.core.calendar import to_us
 from app.domain.enums import SLOStatus, SLOType
 from app.domain.models import SLO, AlertRule, ErrorBudget, SLIMetric, SLOStatusReport
@@ -198,7 +199,7 @@ def create_app(
     )
     async def add_alert_rule(slo_id: SloIdPath, rule: AlertRule) -> AlertRule:
         slo = known(slo_id)
-        if any(r.rule_id == rule.rule_id for r in slo.alert_rules):
+        if rule.rule_id in {r.name for r in slo.rules()} | {STALE_RULE}:
             raise HTTPException(status.HTTP_409_CONFLICT, f"rule {rule.rule_id!r} exists on {slo_id!r}")
         _storable(rule)
         await service.put_definition(_storable(slo.model_copy(update={"alert_rules": [*slo.alert_rules, rule]})))

@@ -1,12 +1,13 @@
 """The alert lifecycle: one state machine per rule of an SLO. Pure.
 
 A rule is inactive until an evaluation finds it firing; its episode opens
-(FIRING, `started_us` = that evaluation's instant) and stays open, whatever
-the evaluations in between say, until one finds it no longer firing (RESOLVED,
-`resolved_us`). So each episode gives exactly one firing and one resolved
-transition. The open episodes (`Active`) are all the state there is: the
-worker keeps them in its changelog, so a restart or failover continues an
-episode rather than opening it again.
+(FIRING, `started_us` = that evaluation's instant, numbered per rule) and
+stays open, whatever the evaluations in between say, until one finds it no
+longer firing (RESOLVED, `resolved_us`). So each episode gives exactly one
+firing and one resolved transition. The book of open episodes and episode
+counts (`AlertBook`) is all the state there is: the worker keeps it in its
+changelog, so a restart or failover continues an episode rather than opening
+it again.
 
 Besides the burn-rate rules, one rule watches the data itself: `SLIDataStale`
 fires when an SLO that had data received none for `stale_after_us`.
@@ -15,7 +16,7 @@ fires when an SLO that had data received none for `stale_after_us`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from app.core.rules import FiringRule
 from app.domain.enums import AlertState, Severity
@@ -47,9 +48,22 @@ STALE = Condition(STALE_RULE, STALE_SEVERITY)
 class OpenEpisode:
     condition: Condition
     started_us: int
+    episode: int  # the rule's episode number: 1 for its first, 2 for the next...
 
 
 Active = dict[str, OpenEpisode]  # rule name -> its open episode
+
+
+@dataclass(slots=True)
+class AlertBook:
+    """An SLO's alert state: the open episodes, and how many each rule has opened.
+
+    Episode numbers make an alert event's id deterministic: replaying the same
+    input after a crash that lost the book's last write opens the same episode
+    number again, so a duplicate carries the same id."""
+
+    open: Active = field(default_factory=dict)
+    opened: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +71,7 @@ class Transition:
     condition: Condition
     state: AlertState
     started_us: int
+    episode: int
     resolved_us: int | None = None
 
     @property
@@ -77,42 +92,54 @@ def conditions(firing: Iterable[FiringRule], stale: bool) -> list[Condition]:
     return out
 
 
-def step(active: Active, now: Sequence[Condition], now_us: int) -> list[Transition]:
+def step(book: AlertBook, now: Sequence[Condition], now_us: int) -> list[Transition]:
     """Advance every rule's state machine to an evaluation at `now_us` that found the
-    `now` conditions firing. Updates `active` in place; returns the transitions,
+    `now` conditions firing. Updates `book` in place; returns the transitions,
     resolutions first, then new episodes in rule order."""
+    active = book.open
     if not active and not now:
         return []  # the common case: nothing open, nothing firing
     current: Mapping[str, Condition] = {c.rule: c for c in now}
     out = []
     for rule in [r for r in active if r not in current]:
-        episode = active.pop(rule)
-        out.append(Transition(episode.condition, AlertState.RESOLVED, episode.started_us, now_us))
+        e = active.pop(rule)
+        out.append(Transition(e.condition, AlertState.RESOLVED, e.started_us, e.episode, now_us))
     for rule, condition in current.items():
         if rule not in active:
-            active[rule] = OpenEpisode(condition, now_us)
-            out.append(Transition(condition, AlertState.FIRING, now_us))
+            number = book.opened[rule] = book.opened.get(rule, 0) + 1
+            active[rule] = OpenEpisode(condition, now_us, number)
+            out.append(Transition(condition, AlertState.FIRING, now_us, number))
     return out
 
 
-def active_value(active: Active) -> dict[str, list[object]]:
-    """The open episodes as plain data (changelog records)."""
+def book_value(book: AlertBook) -> dict[str, object]:
+    """The book as plain data (a changelog record's field)."""
     return {
-        rule: [e.started_us, c.severity.value, c.long_window, c.short_window, c.threshold]
-        for rule, e in active.items()
-        for c in (e.condition,)
+        "open": {
+            rule: [e.started_us, c.severity.value, c.long_window, c.short_window, c.threshold, e.episode]
+            for rule, e in book.open.items()
+            for c in (e.condition,)
+        },
+        "opened": dict(book.opened),
     }
 
 
-def active_of(value: Mapping[str, list[object]] | None) -> Active:
-    active: Active = {}
-    for rule, (started_us, severity, long_w, short_w, threshold) in (value or {}).items():
+def book_of(value: Mapping[str, object] | None) -> AlertBook:
+    """The book a changelog record holds; an empty one for records written before alerting."""
+    book = AlertBook()
+    if not value:
+        return book
+    open_value = value.get("open") or {}
+    opened_value = value.get("opened") or {}
+    assert isinstance(open_value, dict) and isinstance(opened_value, dict)
+    for rule, (started_us, severity, long_w, short_w, threshold, episode) in open_value.items():
         condition = Condition(
-            rule,
+            str(rule),
             Severity(str(severity)),
             None if long_w is None else str(long_w),
             None if short_w is None else str(short_w),
-            None if threshold is None else float(str(threshold)),
+            None if threshold is None else float(threshold),
         )
-        active[rule] = OpenEpisode(condition, int(str(started_us)))
-    return active
+        book.open[str(rule)] = OpenEpisode(condition, int(started_us), int(episode))
+    book.opened = {str(rule): int(n) for rule, n in opened_value.items()}
+    return book

@@ -1,8 +1,11 @@
 """Alert events: what a rule's firing or resolved transition publishes. Pure.
 
 `alert_id` is a fingerprint of (slo_id, rule): stable across episodes, workers
-and restarts, like Alertmanager's. `event_id` adds the episode's start and the
-state, so a consumer can drop a duplicate delivery by it.
+and restarts, like Alertmanager's. `event_id` adds the rule's episode number
+and the state, so a consumer can drop a duplicate delivery by it, even one
+published again after a crash. A resolved event keeps the identity (names,
+service, labels) its firing event had, so that Alertmanager, which tells
+alerts apart by labels, resolves the very alert it was sent.
 """
 
 from __future__ import annotations
@@ -62,8 +65,9 @@ def alert_event(slo: SLO, report: SloReport, t: Transition) -> dict[str, Any]:
     fingerprint = alert_id(slo.slo_id, c.rule)
     return {
         "event_type": EVENT_TYPE,
-        "event_id": f"{fingerprint}:{t.started_us}:{t.state.value}",
+        "event_id": f"{fingerprint}:{t.episode}:{t.state.value}",
         "alert_id": fingerprint,
+        "episode": t.episode,
         "timestamp": isoformat_z(report.now_us),
         "slo_id": slo.slo_id,
         "slo_name": slo.slo_name,
@@ -84,5 +88,21 @@ def alert_event(slo: SLO, report: SloReport, t: Transition) -> dict[str, Any]:
     }
 
 
-def is_firing(event: dict[str, Any]) -> bool:
-    return bool(event.get("state") == AlertState.FIRING.value)
+IDENTITY = ("alert_id", "slo_id", "slo_name", "service_name", "rule", "severity", "labels", "episode")
+
+
+def resolved_event(firing: dict[str, Any], t: Transition, now: dict[str, Any] | None) -> dict[str, Any]:
+    """The resolved event of an episode, from its firing event: the same identity
+    (whatever the definition says now), `now`'s figures and annotations when the
+    SLO can still be evaluated (`alert_event` of the resolution), else the firing's."""
+    assert t.state is AlertState.RESOLVED and t.resolved_us is not None
+    event = dict(now if now is not None else firing)
+    event.update({k: firing[k] for k in IDENTITY if k in firing})
+    event.update(
+        event_id=f"{firing['alert_id']}:{firing['episode']}:{AlertState.RESOLVED.value}",
+        timestamp=isoformat_z(t.resolved_us),
+        state=AlertState.RESOLVED.value,
+        started_at=firing["started_at"],
+        resolved_at=isoformat_z(t.resolved_us),
+    )
+    return event

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from app.core.alerts import STALE_RULE
 from app.core.calendar import EPOCH
 from app.core.rules import DEFAULT_RULES, BurnRateRule
 from app.core.status import StatusThresholds
@@ -56,6 +57,10 @@ class RuleSpec(BaseModel):
         )
 
 
+# Alertmanager refuses an alert whose label or annotation names are not Prometheus label names.
+LabelName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=100)]
+RESERVED_LABELS = frozenset({"alertname", "slo_id", "service", "rule", "severity"})
+
 DEFAULT_SHORT_WINDOW: dict[str, str] = {"1h": "5m", "6h": "30m", "24h": "2h", "3d": "6h"}  # about long / 12
 
 
@@ -76,8 +81,10 @@ class AlertRule(BaseModel):
         default=None, validate_default=True, description="Default: about time_window / 12."
     )
     severity: Severity
-    labels: dict[str, str] = Field(default_factory=dict, max_length=20)
-    annotations: dict[str, str] = Field(default_factory=dict, max_length=20)
+    labels: dict[LabelName, str] = Field(
+        default_factory=dict, max_length=20, description="Added to the alert's labels (Prometheus label names)."
+    )
+    annotations: dict[LabelName, str] = Field(default_factory=dict, max_length=20)
     runbook_url: str | None = Field(default=None, max_length=2000, pattern=r"^https?://\S+$")
 
     @field_validator("short_window")
@@ -93,6 +100,14 @@ class AlertRule(BaseModel):
                 raise ValueError(f"no default short window for a {long} time_window; set short_window")
         if WINDOW_NAMES.index(v) >= WINDOW_NAMES.index(long):
             raise ValueError("short_window must be shorter than time_window")
+        return v
+
+    @field_validator("labels")
+    @classmethod
+    def _not_reserved(cls, v: dict[str, str]) -> dict[str, str]:
+        taken = sorted(RESERVED_LABELS & v.keys())
+        if taken:
+            raise ValueError(f"labels {taken} are set by the engine")
         return v
 
     @model_validator(mode="after")
@@ -171,6 +186,17 @@ class SLO(BaseModel):
     def _thresholds_ordered(self) -> SLO:
         if self.critical_budget_ratio > self.warning_budget_ratio:
             raise ValueError("critical_budget_ratio must not exceed warning_budget_ratio")
+        return self
+
+    @model_validator(mode="after")
+    def _rule_names_unique(self) -> SLO:
+        """Alerts are kept and identified by rule name: two rules must not share one."""
+        names = [r.name for r in self.rules()] + [STALE_RULE]
+        seen: set[str] = set()
+        for name in names:
+            if name in seen:
+                raise ValueError(f"rule name {name!r} is used twice (policy, alert_rules and SLIDataStale)")
+            seen.add(name)
         return self
 
     def rules(self) -> tuple[BurnRateRule, ...]:

@@ -43,7 +43,7 @@ def parse_alert_event(raw: bytes | None) -> dict[str, Any] | None:
         return None
     try:
         event = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deep to read
         return None
     if not isinstance(event, dict) or event.get("event_type") != "slo_alert":
         return None
@@ -91,6 +91,14 @@ def am_alert(event: dict[str, Any], now: datetime, resend_interval_s: float, gen
     return alert
 
 
+class AlertsRejected(DeliveryFailed):
+    """Alertmanager refused the alerts themselves (a 4xx, e.g. an invalid label name):
+    sending them again cannot succeed."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("alertmanager", reason)
+
+
 class AlertmanagerClient:
     """POST /api/v2/alerts. Any failure (refused, timeout, non-2xx) is a DeliveryFailed."""
 
@@ -109,6 +117,8 @@ class AlertmanagerClient:
             async with self._session.post(self.endpoint, json=body) as response:
                 if response.status >= 300:
                     detail = (await response.text())[:500]
+                    if 400 <= response.status < 500 and response.status not in (408, 429):
+                        raise AlertsRejected(f"HTTP {response.status}: {detail}")
                     raise DeliveryFailed("alertmanager", f"HTTP {response.status}: {detail}")
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise DeliveryFailed("alertmanager", f"{type(exc).__name__}: {exc}") from exc

@@ -16,9 +16,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
 
 from app.errors import DeliveryFailed
-from app.sinks.alertmanager import AlertmanagerClient, am_alert, parse_alert_event
+from app.sinks.alertmanager import AlertmanagerClient, AlertsRejected, am_alert, parse_alert_event
 from app.stream.kafka_io import read_to_end
 from app.stream.metrics import WorkerMetrics
 from app.topology import AlertmanagerSink
@@ -37,6 +38,8 @@ class AlertmanagerForwarding:
         self.open: dict[int, dict[str, dict[str, Any]]] = {}  # partition -> alert_id -> firing event
         self._stopping = asyncio.Event()
         self._resend: asyncio.Task[None] | None = None
+        self._posting = asyncio.Lock()
+        self._unbuilt: set[TopicPartition] = set()  # owned partitions whose open alerts are not rebuilt yet
 
     def _apply(self, partition: int, event: dict[str, Any]) -> None:
         alerts = self.open.setdefault(partition, {})
@@ -50,6 +53,20 @@ class AlertmanagerForwarding:
         latest = {e["alert_id"]: e for e in events}  # one alert per fingerprint per post
         return [am_alert(e, now, self.config.resend_interval_s, self.config.generator_url) for e in latest.values()]
 
+    async def _post(self, events: Sequence[dict[str, Any]]) -> None:
+        """Post the events' alerts. If Alertmanager refuses the request as such (4xx),
+        each alert is posted alone and the ones it refuses are skipped and counted: one
+        bad alert must not hold back every other one."""
+        try:
+            await self.client.post(self._post_body(events))
+        except AlertsRejected as rejected:
+            if len(events) == 1:
+                self.invalid.inc()
+                log.error("alertmanager refused alert %s of %s: %s", events[0]["rule"], events[0]["slo_id"], rejected)
+                return
+            for event in {e["alert_id"]: e for e in events}.values():
+                await self._post([event])
+
     def _parse(self, partition: int, offset: int, raw: bytes | None) -> dict[str, Any] | None:
         event = parse_alert_event(raw)
         if event is None and (partition, offset) not in self._reported:  # once, not at every retry
@@ -61,32 +78,47 @@ class AlertmanagerForwarding:
     async def deliver(self, records: Sequence[Any]) -> None:
         parsed = ((r.partition, self._parse(r.partition, r.offset, r.value)) for r in records)
         events = [(partition, event) for partition, event in parsed if event is not None]
-        await self.client.post(self._post_body([e for _, e in events]))
+        async with self._posting:  # never interleaved with a re-send of the open alerts
+            await self._post([e for _, e in events])
+            for partition, event in events:
+                self._apply(partition, event)
         self._reported.clear()
-        for partition, event in events:
-            self._apply(partition, event)
 
     async def on_assign(self, assigned: list[TopicPartition]) -> None:
-        """Rebuild the open alerts of newly owned partitions from the whole topic."""
-        new = [tp for tp in assigned if tp.partition not in self.open]
+        """Rebuild the open alerts of newly owned partitions from the whole topic. If that
+        read fails, the re-send loop tries again (aiokafka's rebalance listener would
+        only log the error)."""
+        self._unbuilt |= {tp for tp in assigned if tp.partition not in self.open}
+        await self._rebuild()
+
+    async def _rebuild(self) -> None:
+        new = sorted(self._unbuilt, key=lambda tp: tp.partition)
         if not new:
             return
         reader = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, fetch_max_wait_ms=5)
-        await reader.start()
         try:
-            for tp, _key, value in await read_to_end(reader, new):
+            await reader.start()
+            records = await read_to_end(reader, new)
+        except (KafkaError, OSError) as exc:
+            self.failures.inc()
+            log.error("alertmanager sink: rebuilding the open alerts of %s failed (%s); retrying", new, exc)
+            return
+        finally:
+            await reader.stop()
+        async with self._posting:
+            for tp, _key, value in records:
                 event = parse_alert_event(value)
                 if event is not None:
                     self._apply(tp.partition, event)
-        finally:
-            await reader.stop()
-        for tp in new:
-            self.open.setdefault(tp.partition, {})
+            for tp in new:
+                self.open.setdefault(tp.partition, {})
+            self._unbuilt -= set(new)
         log.info("alertmanager sink: %d open alerts in partitions %s", self.n_open(), [tp.partition for tp in new])
 
     async def on_revoke(self, revoked: list[TopicPartition]) -> None:
         for tp in revoked:
             self.open.pop(tp.partition, None)
+            self._unbuilt.discard(tp)
 
     def n_open(self) -> int:
         return sum(len(alerts) for alerts in self.open.values())
@@ -102,12 +134,14 @@ class AlertmanagerForwarding:
                 return
             except TimeoutError:
                 pass
-            events = [e for alerts in self.open.values() for e in alerts.values()]
-            try:
-                await self.client.post(self._post_body(events))
-            except DeliveryFailed as exc:
-                self.failures.inc()
-                log.warning("re-sending %d open alerts: %s", len(events), exc)
+            await self._rebuild()
+            async with self._posting:
+                events = [e for alerts in self.open.values() for e in alerts.values()]
+                try:
+                    await self._post(events)
+                except DeliveryFailed as exc:
+                    self.failures.inc()
+                    log.warning("re-sending %d open alerts: %s", len(events), exc)
 
     async def close(self) -> None:
         self._stopping.set()

@@ -7,6 +7,7 @@ handed back to the asyncio loop, so the worker's loop never blocks on Pulsar.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,6 +15,8 @@ import pulsar
 
 from app.errors import DeliveryFailed
 from app.topology import PulsarSink
+
+log = logging.getLogger(__name__)
 
 
 class PulsarPublisher:
@@ -51,7 +54,7 @@ class PulsarPublisher:
             future: asyncio.Future[None] = loop.create_future()
             futures.append(future)
             try:
-                producer.send_async(value, _callback(loop, future), partition_key=key.decode())
+                producer.send_async(value, _callback(loop, future), partition_key=key.decode(errors="replace"))
             except pulsar.PulsarException as exc:
                 future.set_exception(DeliveryFailed("pulsar", f"send to {topic}: {exc}"))
         results = await asyncio.gather(*futures, return_exceptions=True)
@@ -94,17 +97,24 @@ def _quiet_logger() -> Any:
 class PulsarForwarding:
     """Status and alert records -> their Pulsar topics, in order, keyed by slo_id."""
 
-    def __init__(self, config: PulsarSink, status_topic: str, alerts_topic: str) -> None:
+    def __init__(self, config: PulsarSink, status_topic: str, alerts_topic: str, invalid: Any) -> None:
         self.publisher = PulsarPublisher(config)
         self.routes = {status_topic: config.status_topic, alerts_topic: config.alerts_topic}
+        self.invalid = invalid  # counter of records skipped (no key or no value)
+        self._reported: set[tuple[str, int, int]] = set()
 
     async def deliver(self, records: Sequence[Any]) -> None:
         by_topic: dict[str, list[tuple[bytes, bytes]]] = {}
         for r in records:
             if r.value is not None and r.key is not None:
                 by_topic.setdefault(self.routes[r.topic], []).append((r.key, r.value))
+            elif (r.topic, r.partition, r.offset) not in self._reported:  # once, not at every retry
+                self._reported.add((r.topic, r.partition, r.offset))
+                self.invalid.inc()
+                log.warning("pulsar sink: %s:%d:%d has no key or no value; skipped", r.topic, r.partition, r.offset)
         for topic, messages in by_topic.items():
             await self.publisher.publish(topic, messages)
+        self._reported.clear()
 
     async def close(self) -> None:
         await self.publisher.close()

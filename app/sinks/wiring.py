@@ -71,7 +71,7 @@ def build_sinks(topology: Topology, bootstrap: str, metrics: WorkerMetrics, sett
             )
         )
     if sinks.pulsar is not None:
-        pulsar = PulsarForwarding(sinks.pulsar, topics.status, topics.alerts)
+        pulsar = PulsarForwarding(sinks.pulsar, topics.status, topics.alerts, metrics.sink_invalid.labels("pulsar"))
         out.closers.append(pulsar)
         out.forwarders.append(
             Forwarder(

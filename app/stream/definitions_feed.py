@@ -71,6 +71,11 @@ class DefinitionsFeed:
             return
         self.on_change(slo_id, slo)
 
+    @property
+    def task(self) -> asyncio.Task[None] | None:
+        """The tail task: the worker stops if it dies."""
+        return self._task
+
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
@@ -85,6 +90,8 @@ def _json(value: bytes) -> object:
         return json.loads(value)
     except ValueError as exc:
         raise InvalidDefinition("definition", f"not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise InvalidDefinition("definition", "JSON nested too deep") from exc
 
 
 async def publish_definition(producer: AIOKafkaProducer, topic: str, slo: SLO) -> None:

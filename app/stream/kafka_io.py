@@ -43,6 +43,9 @@ def partition_for(key: bytes, n_partitions: int) -> int:
     return (murmur2(key) & 0x7FFFFFFF) % n_partitions
 
 
+ALERTS_RETENTION_MS = 90 * 86_400 * 1000
+
+
 async def ensure_topics(bootstrap: str, topology: Topology) -> None:
     """Create the topology's topics if absent (an existing topic is left as it is)."""
     t, n, rf = topology.topics, topology.partitions, topology.replication_factor
@@ -51,7 +54,8 @@ async def ensure_topics(bootstrap: str, topology: Topology) -> None:
         NewTopic(t.metrics, n, rf),
         NewTopic(t.status, n, rf),
         NewTopic(t.dead_letter, n, rf),
-        NewTopic(t.alerts, n, rf),
+        # Sinks rebuild open alerts from this topic: keep it longer than any alert lasts.
+        NewTopic(t.alerts, n, rf, topic_configs={"retention.ms": str(ALERTS_RETENTION_MS)}),
         NewTopic(t.definitions, 1, rf, topic_configs=compact),
         NewTopic(changelog_topic(topology), n, rf, topic_configs=compact),
     ]

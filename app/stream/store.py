@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 
 from app.core.acceptance import AcceptanceRange, acceptance_range
-from app.core.alerts import Active, Transition, active_of, active_value, step
+from app.core.alerts import AlertBook, Condition, Transition, book_of, book_value, step
 from app.core.changelog import (
     MONTH,
     QUARTER,
@@ -60,7 +60,8 @@ class SloRuntime:
     # (status, firing rule names) last published; kept in the META record so that a
     # new owner's timer does not republish an unchanged status after a restart or rebalance
     last_status: tuple[str, frozenset[str]] | None = None
-    alerts: Active = field(default_factory=dict)  # open alert episodes (in META: never re-fired)
+    book: AlertBook = field(default_factory=AlertBook)  # open alert episodes (in META: never re-fired)
+    firing_events: dict[str, dict[str, Any]] = field(default_factory=dict)  # rule -> its open episode's event
 
 
 class PartitionStore:
@@ -138,7 +139,8 @@ class PartitionStore:
                         "now_us": rt.state.now_us,
                         "offset": offset,
                         "status": _status_value(rt.last_status),
-                        "alerts": active_value(rt.alerts),
+                        "alerts": book_value(rt.book),
+                        "firing_events": rt.firing_events,
                         "last_event_us": rt.state.last_event_us,
                     }
                 else:
@@ -147,16 +149,35 @@ class PartitionStore:
             rt.dirty = {}
         return out
 
-    def step_alerts(self, slo_id: str, report: SloReport, retired: bool = False) -> list[Transition]:
-        """Advance the SLO's alert state machines to `report` (`retired`: the SLO was
-        deleted or disabled, so nothing fires any more); a transition is persisted
-        (META) with the batch that publishes it."""
+    def step_alerts(self, slo_id: str, now: list[Condition], now_us: int) -> list[Transition]:
+        """Advance the SLO's alert state machines to an evaluation at `now_us` that
+        found the `now` conditions; a transition is persisted (META) with the batch
+        that publishes it."""
         rt = self.slos[slo_id]
-        transitions = step(rt.alerts, [] if retired else report.conditions, report.now_us)
+        transitions = step(rt.book, now, now_us)
         if transitions:
-            rt.dirty[META] = rt.dirty.get(META, -1)
-            self._dirty_slos.add(slo_id)
+            self._touch(slo_id)
         return transitions
+
+    def retire_alerts(self, slo_id: str, now_us: int) -> list[Transition]:
+        """The SLO was deleted or disabled: every open episode ends now. Its last
+        published status is forgotten, so that re-enabling it publishes (and fires)
+        afresh."""
+        transitions = self.step_alerts(slo_id, [], now_us)
+        self.slos[slo_id].last_status = None
+        self._touch(slo_id)
+        return transitions
+
+    def remember_firing(self, slo_id: str, rule: str, event: dict[str, Any]) -> None:
+        self.slos[slo_id].firing_events[rule] = event
+
+    def pop_firing(self, slo_id: str, rule: str) -> dict[str, Any] | None:
+        return self.slos[slo_id].firing_events.pop(rule, None)
+
+    def _touch(self, slo_id: str) -> None:
+        rt = self.slos[slo_id]
+        rt.dirty[META] = rt.dirty.get(META, -1)
+        self._dirty_slos.add(slo_id)
 
     def purge(self, slo_id: str) -> list[bytes]:
         """Forget a deleted SLO; returns every changelog key it may have written, to
@@ -166,13 +187,6 @@ class PartitionStore:
         self._objectives.pop(slo_id, None)
         parts = [*(name for names in RING_PARTS for name in names), MONTH, QUARTER, META]
         return [record_key(slo_id, part) for part in parts]
-
-    def drop_alerts(self, slo_id: str) -> None:
-        """Forget the SLO's open episodes without publishing (no definition left to say what they were)."""
-        rt = self.slos[slo_id]
-        rt.alerts.clear()
-        rt.dirty[META] = rt.dirty.get(META, -1)
-        self._dirty_slos.add(slo_id)
 
     def mark_published(self, slo_id: str, seq: int, status: tuple[str, frozenset[str]]) -> None:
         rt = self.slos[slo_id]
@@ -206,8 +220,11 @@ class PartitionStore:
                 seq=meta["seq"],
                 guard=guard or None,
                 guard_until=guard_until,
-                last_status=_status_of(meta.get("status")),
-                alerts=active_of(meta.get("alerts")),
+                # A record from before alerting has no book: forget its status too, so
+                # the first evaluation publishes and opens the episodes that hold.
+                last_status=_status_of(meta.get("status")) if "alerts" in meta else None,
+                book=book_of(meta.get("alerts")),
+                firing_events=dict(meta.get("firing_events") or {}),
             )
         return store
 

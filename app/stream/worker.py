@@ -27,8 +27,10 @@ import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
+from app.core.alerts import Transition
 from app.core.report import SloReport
-from app.domain.alert_events import alert_event
+from app.domain.alert_events import alert_event, resolved_event
+from app.domain.enums import AlertState
 from app.domain.events import RejectReason, TimestampCache, decode_event, reject
 from app.domain.models import SLO
 from app.domain.views import status_event
@@ -88,6 +90,8 @@ class Worker:
         self.max_skew_us = round(topology.max_skew_s * 1_000_000)
         self.definitions: dict[str, SLO] = {}
         self._retired: dict[str, SLO] = {}  # deleted definitions, until their state is purged
+        self._deleted: set[str] = set()  # ids whose latest definition record is a tombstone
+        self._alerts_staged = False  # alert events among the records of the batch being built
         self.stores: dict[int, PartitionStore] = {}
         self.stats: Counter[str] = Counter()
         self.metrics = WorkerMetrics()
@@ -159,7 +163,7 @@ class Worker:
         """Run until stop() (SIGTERM); a crashed poll loop, timer or sink forwarder stops
         the worker and its exception propagates (the process exits non-zero)."""
         stopping = asyncio.create_task(self._stopping.wait())
-        watched = [*self._tasks, *self.sinks.tasks()]
+        watched = [*self._tasks, *self.sinks.tasks(), *([self.feed.task] if self.feed.task else [])]
         await asyncio.wait([stopping, *watched], return_when=asyncio.FIRST_COMPLETED)
         failed = [t for t in watched if t.done() and not t.cancelled() and t.exception()]
         stopping.cancel()
@@ -193,9 +197,12 @@ class Worker:
     # -- definitions -------------------------------------------------------------
     def _on_definition(self, slo_id: str, slo: SLO | None) -> None:
         old = self.definitions.pop(slo_id, None)
-        if slo is None and old is not None:
-            self._retired[slo_id] = old  # its open alerts are resolved by the next tick
+        if slo is None:
+            self._deleted.add(slo_id)  # the next tick resolves its alerts and purges its state
+            if old is not None:
+                self._retired[slo_id] = old
         else:
+            self._deleted.discard(slo_id)
             self._retired.pop(slo_id, None)
         if old is not None and (slo is None or slo.service_name != old.service_name):
             self.metrics.forget_slo(old)  # its series must not outlive it (or its old labels)
@@ -251,7 +258,7 @@ class Worker:
     async def process(self, batch: dict[TopicPartition, list[Any]]) -> None:
         now = wall_us()
         sends: Sends = []
-        out = RecordBatches(self.producer)
+        out, log_out = RecordBatches(self.producer), RecordBatches(self.producer)
         touched: dict[int, set[str]] = {}
         commits: dict[TopicPartition, int] = {}
         oldest_ms = now // 1000
@@ -279,10 +286,8 @@ class Worker:
                 if slo is not None:
                     self._stage_status(out, store, slo, now)
             for key, value in store.drain_records():
-                out.add(self.changelog, partition, key, value)
-        sends.extend(await out.send())
-        if sends:
-            await asyncio.gather(*sends)
+                log_out.add(self.changelog, partition, key, value)
+        await self._send(out, log_out, sends)
         if self.read_model is not None:
             await self.read_model.flush()
         if touched:
@@ -359,7 +364,7 @@ class Worker:
         runtime = store.slos[slo.slo_id]
         seq = runtime.seq + 1
         event = status_event(slo, report, seq, now)
-        transitions = store.step_alerts(slo.slo_id, report)
+        transitions = store.step_alerts(slo.slo_id, list(report.conditions), report.now_us)
         store.mark_published(slo.slo_id, seq, _status_key(report))
         self._count("status_out", self.metrics.status_out, 1)
         self.metrics.observe_slo(slo, report)
@@ -369,18 +374,39 @@ class Worker:
             self.on_status(event)
         key = slo.slo_id.encode()
         out.add(self.topics.status, self._status_partition[key], key, _encode(event))
-        for transition in transitions:
-            self._publish_alert(out, key, alert_event(slo, report, transition), transition.state.value)
+        self._publish_alerts(out, store, slo.slo_id, slo, report, transitions)
 
     def _resolve_open(self, out: RecordBatches, store: PartitionStore, slo: SLO | None, slo_id: str, now: int) -> None:
-        if slo is None:
-            log.warning("SLO %r has open alerts but no definition to resolve them with", slo_id)
-            store.drop_alerts(slo_id)
-            return
-        report = store.evaluate(slo, now)
+        """End a deleted or disabled SLO's open episodes. Without its definition (deleted
+        before this worker started) the resolved events repeat their firing events'
+        figures; their identity is the firing one's either way."""
+        report = store.evaluate(slo, now) if slo is not None else None
+        self._publish_alerts(out, store, slo_id, slo, report, store.retire_alerts(slo_id, now))
+
+    def _publish_alerts(
+        self,
+        out: RecordBatches,
+        store: PartitionStore,
+        slo_id: str,
+        slo: SLO | None,
+        report: SloReport | None,
+        transitions: list[Transition],
+    ) -> None:
         key = slo_id.encode()
-        for transition in store.step_alerts(slo_id, report, retired=True):
-            self._publish_alert(out, key, alert_event(slo, report, transition), transition.state.value)
+        for t in transitions:
+            current = alert_event(slo, report, t) if slo is not None and report is not None else None
+            if t.state is AlertState.FIRING:
+                assert current is not None
+                store.remember_firing(slo_id, t.rule, current)
+                alert = current
+            else:
+                fired = store.pop_firing(slo_id, t.rule)
+                if fired is None:  # a book restored without its events (cannot be written so)
+                    log.error("SLO %r: no firing event kept for %s; its resolution is not published", slo_id, t.rule)
+                    continue
+                alert = resolved_event(fired, t, current)
+            self._alerts_staged = True
+            self._publish_alert(out, key, alert, t.state.value)
 
     def _publish_alert(self, out: RecordBatches, key: bytes, alert: dict[str, Any], state: str) -> None:
         self.metrics.alert_events.labels(state).inc()
@@ -399,16 +425,18 @@ class Worker:
 
     async def tick(self, now: int) -> None:
         """Re-evaluate every SLO on the wall clock; publish those whose status or rules changed."""
-        out = RecordBatches(self.producer)
+        out, log_out = RecordBatches(self.producer), RecordBatches(self.producer)
         for partition, store in self.stores.items():
             for slo_id, runtime in list(store.slos.items()):
                 slo = self.definitions.get(slo_id)
                 if slo is None or not slo.enabled:
-                    if runtime.alerts:  # deleted or disabled: its open alerts end now
+                    if runtime.book.open:  # deleted or disabled: its open alerts end now
                         self._resolve_open(out, store, slo or self._retired.get(slo_id), slo_id, now)
-                    if slo is None:  # deleted: so is its state (a new SLO of that id starts empty)
+                    if slo is None and slo_id in self._deleted:
+                        # deleted (a tombstone, not a definition this version cannot read):
+                        # so is its state, and a new SLO of that id starts empty
                         for key in store.purge(slo_id):
-                            out.add(self.changelog, partition, key, None)
+                            log_out.add(self.changelog, partition, key, None)
                         self._retired.pop(slo_id, None)
                         if self.read_model is not None:
                             self.read_model.forget(slo_id)
@@ -417,9 +445,23 @@ class Worker:
                 if _status_key(report) != runtime.last_status:
                     self._stage_status(out, store, slo, now, report)
             for key, value in store.drain_records():
-                out.add(self.changelog, partition, key, value)
-        sends = await out.send()
-        if sends:
-            await asyncio.gather(*sends)
+                log_out.add(self.changelog, partition, key, value)
+        await self._send(out, log_out)
         if self.read_model is not None:
             await self.read_model.flush()
+
+    async def _send(self, out: RecordBatches, log_out: RecordBatches, sends: Sends | None = None) -> None:
+        """Send the output records (and the `sends` already made), then the changelog's.
+        When alert transitions are among them, the changelog waits for the alert events'
+        acks: a book that says an episode is open is never written before the event
+        that opened it (a crash in between publishes the event again, same id)."""
+        sends = list(sends or [])
+        sends.extend(await out.send())
+        if self._alerts_staged:
+            self._alerts_staged = False
+            if sends:
+                await asyncio.gather(*sends)
+            sends = []
+        sends.extend(await log_out.send())
+        if sends:
+            await asyncio.gather(*sends)

@@ -71,6 +71,27 @@ def test_alerts_reach_alertmanager_after_it_comes_up_and_resolve_there(
         async with Producer(bootstrap) as producer, TopicReader(bootstrap, topology.status) as status:
             # A record that is not an alert event (anyone may write to the topic): skipped, counted.
             await producer.send(topology.alerts, [Msg(b"shop-api", b'{"event_type": "something else"}')])
+            # An alert event Alertmanager refuses (a label name it rejects): skipped and
+            # counted, not retried forever ahead of every later alert.
+            refused = {
+                "event_type": "slo_alert",
+                "alert_id": "0000000000000000",
+                "episode": 1,
+                "slo_id": "shop-api",
+                "slo_name": "x",
+                "service_name": "shop",
+                "rule": "odd",
+                "severity": "page",
+                "state": "firing",
+                "started_at": "2026-01-01T00:00:00Z",
+                "resolved_at": None,
+                "error_budget_remaining": 1.0,
+                "burn_rate_long": None,
+                "burn_rate_short": None,
+                "labels": {"not-a-label": "x"},
+                "annotations": {},
+            }
+            await producer.send(topology.alerts, [Msg(b"shop-api", json.dumps(refused).encode())])
             now = time.time()
             await producer.send(
                 topology.metrics, keyed(event_bytes("shop-api", now - i / 100, 50, 100) for i in range(20))
@@ -102,7 +123,8 @@ def test_alerts_reach_alertmanager_after_it_comes_up_and_resolve_there(
             assert page["status"]["state"] == "active"
             assert metric(api_port, "slo_sink_up", 'sink="alertmanager"') == 1.0
             assert metric(api_port, "slo_sink_delivered_total", 'sink="alertmanager"') >= 4
-            assert metric(api_port, "slo_sink_invalid_total", 'sink="alertmanager"') == 1  # once, despite retries
+            # the garbage record once despite the retries, and the refused alert
+            assert metric(api_port, "slo_sink_invalid_total", 'sink="alertmanager"') == 2
 
             # Open alerts are re-sent (resend_interval_s = 1): their endsAt moves on.
             ends_before = page["endsAt"]

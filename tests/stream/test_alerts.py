@@ -5,6 +5,7 @@ fires when data stops and resolves when it returns."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 from datetime import datetime
@@ -164,6 +165,13 @@ def test_deleting_or_disabling_an_slo_resolves_its_open_alerts(bootstrap: str, s
                 assert [e["state"] for e in mine] == ["firing"] * 4 + ["resolved"] * 4
                 assert {e["rule"] for e in mine[4:]} == DEFAULT_RULES
 
+            # Re-enabled while it still burns, the SLO opens new episodes (numbered 2).
+            await producer.send(topology.definitions, [Msg(b"paused-api", json.dumps(paused).encode())])
+            await poll_until(alerts, lambda evs: len(evs) >= 20, 20, "four firing events again")
+            again = alert_events(alerts)[16:]
+            assert {(e["slo_id"], e["state"], e["episode"]) for e in again} == {("paused-api", "firing", 2)}
+            assert {e["rule"] for e in again} == DEFAULT_RULES
+
             # Re-created under the same id, the SLO starts from empty windows: the
             # deleted one's state was tombstoned in the changelog.
             await producer.send(topology.definitions, [Msg(b"gone-api", json.dumps(gone).encode())])
@@ -227,5 +235,37 @@ def test_failover_to_the_surviving_worker_neither_refires_nor_loses_an_episode(
             assert [e["state"] for e in events] == ["firing"] * 4 + ["resolved"] * 4
             fired = {e["rule"]: e["started_at"] for e in events[:4]}
             assert {e["rule"]: e["started_at"] for e in events[4:]} == fired  # the same episodes, closed
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.timeout(90)
+def test_an_slo_deleted_while_its_owner_was_down_resolves_with_its_firing_identity(
+    bootstrap: str, spawn: Spawn, tmp_path: Path
+) -> None:
+    slo = slo_def("old-api", 99.9)
+    topology = make_topology(tmp_path, [slo], partitions=1, timer_interval_s=0.5)
+    # the next worker must not re-publish the topology's definition: it starts from a
+    # copy without SLOs (the deletion is what it reads from the definitions topic)
+    empty = tmp_path / "empty-topology.yaml"
+    empty.write_text(topology.path.read_text().split("slos:")[0] + "slos: []\n")
+
+    async def scenario() -> None:
+        first = spawn(bootstrap, topology, "del-1")
+        await first.ready()
+        async with Producer(bootstrap) as producer, TopicReader(bootstrap, topology.alerts) as alerts:
+            await producer.send(topology.metrics, bad_events("old-api", 20))
+            await poll_until(alerts, lambda evs: len(evs) >= 4, 20, "four firing events")
+            first.kill()
+            await producer.send(topology.definitions, [Msg(b"old-api", None)])  # deleted meanwhile
+            second = spawn(bootstrap, dataclasses.replace(topology, path=empty), "del-2")
+            await second.ready()
+            await poll_until(alerts, lambda evs: len(evs) >= 8, 20, "four resolved events")
+            fired, resolved = alert_events(alerts)[:4], alert_events(alerts)[4:]
+            assert {e["state"] for e in resolved} == {"resolved"}
+            identity = ("alert_id", "slo_name", "service_name", "rule", "severity", "labels", "episode", "started_at")
+            assert sorted(tuple(e[k] for k in identity) for e in resolved) == sorted(
+                tuple(e[k] for k in identity) for e in fired
+            )
 
     asyncio.run(scenario())
