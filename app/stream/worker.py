@@ -27,15 +27,13 @@ import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
-from app.core.alerts import Transition
 from app.core.report import SloReport
-from app.domain.alert_events import alert_event, resolved_event
-from app.domain.enums import AlertState
 from app.domain.events import RejectReason, TimestampCache, decode_event, reject
 from app.domain.models import SLO
 from app.domain.views import status_event
 from app.errors import RejectedEvent
 from app.sinks.wiring import build_sinks
+from app.stream.alert_outbox import AlertOutbox
 from app.stream.definitions_feed import DefinitionsFeed, publish_definition
 from app.stream.kafka_io import KeyPartitions, changelog_topic, ensure_topics, read_to_end
 from app.stream.metrics import WorkerMetrics
@@ -91,17 +89,24 @@ class Worker:
         self.definitions: dict[str, SLO] = {}
         self._retired: dict[str, SLO] = {}  # deleted definitions, until their state is purged
         self._deleted: set[str] = set()  # ids whose latest definition record is a tombstone
-        self._alerts_staged = False  # alert events among the records of the batch being built
         self.stores: dict[int, PartitionStore] = {}
         self.stats: Counter[str] = Counter()
         self.metrics = WorkerMetrics()
+        self.alerts = AlertOutbox(
+            topology.topics.alerts,
+            topology.sinks.kafka_alerts,
+            self.metrics,
+            self.stats,
+            on_status,
+            topology.partitions,
+        )
         self.ready = asyncio.Event()
         self._lock = asyncio.Lock()
         self._stopping = asyncio.Event()
         self._ts_cache = TimestampCache()
         self.n_partitions = topology.partitions
         # key -> partition of the metrics (owner), status and alerts topics
-        self._owner_partition = self._status_partition = self._alert_partition = KeyPartitions(topology.partitions)
+        self._owner_partition = self._status_partition = KeyPartitions(topology.partitions)
         self.read_model: ReadModel | None = None
         self.producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap,
@@ -150,7 +155,7 @@ class Worker:
         self.n_partitions = len(await self.producer.partitions_for(self.topics.metrics))
         self._owner_partition = KeyPartitions(self.n_partitions)
         self._status_partition = KeyPartitions(len(await self.producer.partitions_for(self.topics.status)))
-        self._alert_partition = KeyPartitions(len(await self.producer.partitions_for(self.topics.alerts)))
+        self.alerts.partition_of = KeyPartitions(len(await self.producer.partitions_for(self.topics.alerts)))
         self.consumer.subscribe([self.topics.metrics], listener=_Rebalance(self))
         await self.consumer.start()
         self._tasks = [
@@ -374,47 +379,14 @@ class Worker:
             self.on_status(event)
         key = slo.slo_id.encode()
         out.add(self.topics.status, self._status_partition[key], key, _encode(event))
-        self._publish_alerts(out, store, slo.slo_id, slo, report, transitions)
+        self.alerts.publish(out, store, slo.slo_id, slo, report, transitions)
 
     def _resolve_open(self, out: RecordBatches, store: PartitionStore, slo: SLO | None, slo_id: str, now: int) -> None:
         """End a deleted or disabled SLO's open episodes. Without its definition (deleted
         before this worker started) the resolved events repeat their firing events'
         figures; their identity is the firing one's either way."""
         report = store.evaluate(slo, now) if slo is not None else None
-        self._publish_alerts(out, store, slo_id, slo, report, store.retire_alerts(slo_id, now))
-
-    def _publish_alerts(
-        self,
-        out: RecordBatches,
-        store: PartitionStore,
-        slo_id: str,
-        slo: SLO | None,
-        report: SloReport | None,
-        transitions: list[Transition],
-    ) -> None:
-        key = slo_id.encode()
-        for t in transitions:
-            current = alert_event(slo, report, t) if slo is not None and report is not None else None
-            if t.state is AlertState.FIRING:
-                assert current is not None
-                store.remember_firing(slo_id, t.rule, current)
-                alert = current
-            else:
-                fired = store.pop_firing(slo_id, t.rule)
-                if fired is None:  # a book restored without its events (cannot be written so)
-                    log.error("SLO %r: no firing event kept for %s; its resolution is not published", slo_id, t.rule)
-                    continue
-                alert = resolved_event(fired, t, current)
-            self._alerts_staged = True
-            self._publish_alert(out, key, alert, t.state.value)
-
-    def _publish_alert(self, out: RecordBatches, key: bytes, alert: dict[str, Any], state: str) -> None:
-        self.metrics.alert_events.labels(state).inc()
-        self.stats[f"alerts_{state}"] += 1
-        if self.on_status is not None:
-            self.on_status(alert)
-        if self.topology.sinks.kafka_alerts:
-            out.add(self.topics.alerts, self._alert_partition[key], key, _encode(alert))
+        self.alerts.publish(out, store, slo_id, slo, report, store.retire_alerts(slo_id, now))
 
     # -- the timer -----------------------------------------------------------------
     async def _timer_loop(self) -> None:
@@ -457,8 +429,7 @@ class Worker:
         that opened it (a crash in between publishes the event again, same id)."""
         sends = list(sends or [])
         sends.extend(await out.send())
-        if self._alerts_staged:
-            self._alerts_staged = False
+        if self.alerts.take_staged():
             if sends:
                 await asyncio.gather(*sends)
             sends = []
