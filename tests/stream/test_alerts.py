@@ -47,6 +47,24 @@ def bad_events(slo_id: str, n: int) -> list[Msg]:
     return keyed(event_bytes(slo_id, now - i * 0.01, 50, 100) for i in range(n))
 
 
+async def end_episodes_by_a_stricter_policy(
+    producer: Producer, topology: Any, alerts: TopicReader, slo: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Publish the SLO with one rule at threshold 1000 (> the burn of 500): the timer
+    resolves the four open episodes. Returns every alert event once they are in."""
+    strict = {
+        **slo,
+        "burn_rate_rules": [
+            {"severity": "page", "long_window": "1h", "short_window": "5m", "burn_rate_threshold": 1000}
+        ],
+    }
+    await producer.send(topology.definitions, [Msg(slo["slo_id"].encode(), json.dumps(strict).encode())])
+    await poll_until(alerts, lambda evs: len(evs) >= 8, 20, "four resolved events")
+    await asyncio.sleep(1.5)  # and nothing more
+    await alerts.poll(200)
+    return alert_events(alerts)
+
+
 @pytest.mark.timeout(120)
 def test_one_firing_event_per_episode_across_a_crash_then_one_resolved(
     bootstrap: str, spawn: Spawn, tmp_path: Path
@@ -87,18 +105,8 @@ def test_one_firing_event_per_episode_across_a_crash_then_one_resolved(
             await alerts.poll(200)
             assert len(alert_events(alerts)) == 4, "a restart must not fire an open episode again"
 
-            # A stricter policy (threshold 1000 > 500) ends every episode: the timer resolves them.
-            strict = {
-                **slo,
-                "burn_rate_rules": [
-                    {"severity": "page", "long_window": "1h", "short_window": "5m", "burn_rate_threshold": 1000}
-                ],
-            }
-            await producer.send(topology.definitions, [Msg(b"pay-api", json.dumps(strict).encode())])
-            await poll_until(alerts, lambda evs: len(evs) >= 8, 20, "four resolved events")
-            await asyncio.sleep(1.5)
-            await alerts.poll(200)
-            events = alert_events(alerts)
+            # A stricter policy ends every episode: the timer resolves them.
+            events = await end_episodes_by_a_stricter_policy(producer, topology, alerts, slo)
             assert len(events) == 8
             for rule in DEFAULT_RULES:
                 fired, resolved = [e for e in events if e["rule"] == rule]
@@ -221,17 +229,7 @@ def test_failover_to_the_surviving_worker_neither_refires_nor_loses_an_episode(
             await asyncio.sleep(2)  # the survivor counts them and ticks several times
             await alerts.poll(200)
             assert len(alert_events(alerts)) == 4, "the survivor fired an open episode again"
-            strict = {
-                **slo,
-                "burn_rate_rules": [
-                    {"severity": "page", "long_window": "1h", "short_window": "5m", "burn_rate_threshold": 1000}
-                ],
-            }
-            await producer.send(topology.definitions, [Msg(b"cart-api", json.dumps(strict).encode())])
-            await poll_until(alerts, lambda evs: len(evs) >= 8, 20, "four resolved events from the survivor")
-            await asyncio.sleep(1.5)
-            await alerts.poll(200)
-            events = alert_events(alerts)
+            events = await end_episodes_by_a_stricter_policy(producer, topology, alerts, slo)
             assert [e["state"] for e in events] == ["firing"] * 4 + ["resolved"] * 4
             fired = {e["rule"]: e["started_at"] for e in events[:4]}
             assert {e["rule"]: e["started_at"] for e in events[4:]} == fired  # the same episodes, closed
