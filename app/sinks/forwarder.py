@@ -16,30 +16,17 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import CommitFailedError, KafkaError
 
 from app.errors import DeliveryFailed
 from app.sinks.backoff import Backoff
+from app.stream.kafka_io import OnPartitions, RebalanceHooks
 from app.stream.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
 
 Deliver = Callable[[Sequence[Any]], Awaitable[None]]
-OnPartitions = Callable[[list[TopicPartition]], Awaitable[None]]
-
-
-class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, on_assign: OnPartitions | None, on_revoke: OnPartitions | None) -> None:
-        self.on_assign, self.on_revoke = on_assign, on_revoke
-
-    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        if self.on_revoke is not None:
-            await self.on_revoke(revoked)
-
-    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        if self.on_assign is not None:
-            await self.on_assign(assigned)
 
 
 class Forwarder:
@@ -67,7 +54,7 @@ class Forwarder:
         self.delivered = metrics.sink_delivered.labels(sink)
         self.failures = metrics.sink_failures.labels(sink)
         self.up = metrics.sink_up.labels(sink)
-        self.listener = _Listener(on_assign, on_revoke)
+        self.listener = RebalanceHooks(on_revoke, on_assign)
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap,
             group_id=group_id,

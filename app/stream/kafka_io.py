@@ -8,12 +8,13 @@ of a partition is the high watermark of a fetch (docs/spike-faust-on-tansu.md).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.partitioner import murmur2
 
+from app.stream.settings import WorkerSettings
 from app.topology import Topology
 
 log = logging.getLogger(__name__)
@@ -23,6 +24,38 @@ TOPIC_ALREADY_EXISTS = 36
 
 def changelog_topic(topology: Topology) -> str:
     return f"{topology.name}-state-changelog"
+
+
+OnPartitions = Callable[[list[TopicPartition]], Awaitable[None]]
+
+
+class RebalanceHooks(ConsumerRebalanceListener):  # type: ignore[misc]
+    """A consumer group's rebalance listener from two callbacks (either may be None)."""
+
+    def __init__(self, on_revoke: OnPartitions | None, on_assign: OnPartitions | None) -> None:
+        self.on_revoke, self.on_assign = on_revoke, on_assign
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        if self.on_revoke is not None:
+            await self.on_revoke(revoked)
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        if self.on_assign is not None:
+            await self.on_assign(assigned)
+
+
+def dead_letter_headers(
+    tp: TopicPartition, offset: int, reason: str, detail: str, field: str | None
+) -> list[tuple[str, bytes]]:
+    """The headers a dead-lettered record carries: why, and where it came from."""
+    return [
+        ("dlq.reason", reason.encode()),
+        ("dlq.detail", detail.encode(errors="replace")[:1000]),
+        ("dlq.field", (field or "").encode()),
+        ("dlq.source.topic", tp.topic.encode()),
+        ("dlq.source.partition", str(tp.partition).encode()),
+        ("dlq.source.offset", str(offset).encode()),
+    ]
 
 
 class KeyPartitions(dict[bytes, int]):
@@ -132,3 +165,37 @@ async def read_to_end(
             if await consumer.position(tp) >= ends[tp]:
                 pending.discard(tp)
     return out
+
+
+def worker_clients(
+    bootstrap: str, group_id: str, settings: WorkerSettings
+) -> tuple[AIOKafkaProducer, AIOKafkaConsumer, AIOKafkaConsumer]:
+    """A worker's producer, its group consumer of the metrics topic, and the reader
+    (no group) that loads changelog partitions on assignment."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        linger_ms=0,
+        max_batch_size=256 * 1024,
+        client_id=settings.worker_id,
+    )
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=group_id,
+        client_id=settings.worker_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
+        session_timeout_ms=settings.session_timeout_ms,
+        heartbeat_interval_ms=settings.heartbeat_interval_ms,
+        rebalance_timeout_ms=max(settings.session_timeout_ms, 3000),
+        max_poll_interval_ms=60_000,
+    )
+    # The reader idles paused between recoveries. A short fetch wait: its ListOffsets
+    # requests queue behind the fetch in flight.
+    reader = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
+    )
+    return producer, consumer, reader

@@ -1,15 +1,19 @@
-"""The streaming worker: metrics topic -> per-partition window state -> status events.
+"""The streaming worker: metrics topic -> per-partition window state -> status and alert events.
 
-One asyncio loop, three activities:
+One asyncio loop, four activities:
   * the poll loop: each batch of input records is decoded, applied to the
     partition's store, evaluated once per SLO touched (several events of one
-    SLO in one batch give one status event), then its status events and
-    changelog records are sent and, once acknowledged, the input offsets are
-    committed (at-least-once input, idempotent state: see app/core/changelog);
+    SLO in one batch give one status event; alert transitions give alert
+    events, app/stream/alert_outbox), then its output and changelog records
+    are sent (the changelog after the alert events' acks when there are any)
+    and, once acknowledged, the input offsets are committed (at-least-once
+    input, idempotent state: see app/core/changelog);
   * the timer: every `timer_interval_s` every SLO is re-evaluated on the wall
-    clock and a status event is published when its status or firing rules
-    changed, so an incident that slides out of its windows resolves alone;
-  * the definitions feed (app/stream/definitions_feed).
+    clock and a status event is published when its status or alerts changed,
+    so an incident that slides out of its windows resolves alone; it also ends
+    the alerts of deleted or disabled SLOs and purges deleted ones' state;
+  * the definitions feed (app/stream/definitions_feed);
+  * the sink forwarders, if configured (app/sinks).
 A rebalance is handled under the same lock as a batch: revoked partitions are
 flushed and committed, assigned ones are rebuilt from the changelog first.
 """
@@ -24,7 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 import msgspec
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
 from app.core.report import SloReport
@@ -35,7 +39,15 @@ from app.errors import RejectedEvent
 from app.sinks.wiring import build_sinks
 from app.stream.alert_outbox import AlertOutbox
 from app.stream.definitions_feed import DefinitionsFeed, publish_definition
-from app.stream.kafka_io import KeyPartitions, changelog_topic, ensure_topics, read_to_end
+from app.stream.kafka_io import (
+    KeyPartitions,
+    RebalanceHooks,
+    changelog_topic,
+    dead_letter_headers,
+    ensure_topics,
+    read_to_end,
+    worker_clients,
+)
 from app.stream.metrics import WorkerMetrics
 from app.stream.read_model import ReadModel
 from app.stream.record_batches import RecordBatches
@@ -58,17 +70,6 @@ def _status_key(report: SloReport) -> tuple[str, frozenset[str]]:
 
 def wall_us() -> int:
     return time.time_ns() // 1000
-
-
-class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, worker: Worker) -> None:
-        self.worker = worker
-
-    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        await self.worker.release(revoked)
-
-    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        await self.worker.recover(assigned)
 
 
 class Worker:
@@ -108,32 +109,7 @@ class Worker:
         # key -> partition of the metrics (owner), status and alerts topics
         self._owner_partition = self._status_partition = KeyPartitions(topology.partitions)
         self.read_model: ReadModel | None = None
-        self.producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap,
-            acks="all",
-            linger_ms=0,
-            max_batch_size=256 * 1024,
-            client_id=settings.worker_id,
-        )
-        self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap,
-            group_id=topology.name,
-            client_id=settings.worker_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            fetch_max_wait_ms=settings.fetch_max_wait_ms,
-            session_timeout_ms=settings.session_timeout_ms,
-            heartbeat_interval_ms=settings.heartbeat_interval_ms,
-            rebalance_timeout_ms=max(settings.session_timeout_ms, 3000),
-            max_poll_interval_ms=60_000,
-        )
-        # Reads changelog partitions on assignment, then idles paused. A short fetch
-        # wait: its ListOffsets requests queue behind the fetch in flight.
-        self.reader = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap,
-            enable_auto_commit=False,
-            fetch_max_wait_ms=settings.fetch_max_wait_ms,
-        )
+        self.producer, self.consumer, self.reader = worker_clients(bootstrap, topology.name, settings)
         self.feed = DefinitionsFeed(bootstrap, self.topics.definitions, self._on_definition)
         self._tasks: list[asyncio.Task[None]] = []
         # Alertmanager / Pulsar forwarders: their own consumer groups on the alerts topic
@@ -156,7 +132,7 @@ class Worker:
         self._owner_partition = KeyPartitions(self.n_partitions)
         self._status_partition = KeyPartitions(len(await self.producer.partitions_for(self.topics.status)))
         self.alerts.partition_of = KeyPartitions(len(await self.producer.partitions_for(self.topics.alerts)))
-        self.consumer.subscribe([self.topics.metrics], listener=_Rebalance(self))
+        self.consumer.subscribe([self.topics.metrics], listener=RebalanceHooks(self.release, self.recover))
         await self.consumer.start()
         self._tasks = [
             asyncio.create_task(self._poll_loop(), name="poll"),
@@ -347,14 +323,7 @@ class Worker:
     async def _dead_letter(self, tp: TopicPartition, record: Any, exc: RejectedEvent) -> asyncio.Future[Any]:
         self.stats[f"rejected:{exc.reason}"] += 1
         self.metrics.rejected.labels(exc.reason).inc()
-        headers = [
-            ("dlq.reason", exc.reason.encode()),
-            ("dlq.detail", exc.detail.encode(errors="replace")[:1000]),
-            ("dlq.field", (exc.field or "").encode()),
-            ("dlq.source.topic", tp.topic.encode()),
-            ("dlq.source.partition", str(tp.partition).encode()),
-            ("dlq.source.offset", str(record.offset).encode()),
-        ]
+        headers = dead_letter_headers(tp, record.offset, exc.reason, exc.detail, exc.field)
         future: asyncio.Future[Any] = await self.producer.send(
             self.topics.dead_letter, record.value, key=record.key, headers=headers
         )
