@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from app.stream.broker import EmbeddedBroker
-from tests.stream.helpers import Spawn, Topology, WorkerProcess
+from tests.stream.helpers import Spawn, WorkerPool
 
 
 @pytest.fixture(scope="session")
@@ -36,19 +36,10 @@ def bootstrap(broker: EmbeddedBroker) -> str:
 def spawn(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Spawn]:
     """Start a worker subprocess: spawn(bootstrap, topology, label[, env]). All are killed at
     teardown; on failure their logs are printed (pytest shows them with the report)."""
-    workers: list[WorkerProcess] = []
-
-    def start(bootstrap: str, topology: Topology, label: str, env: dict[str, str] | None = None) -> WorkerProcess:
-        worker = WorkerProcess(bootstrap, topology, tmp_path, label, env).start()
-        workers.append(worker)
-        return worker
-
-    yield start
+    pool = WorkerPool(tmp_path)
+    yield pool
     failed = getattr(request.node, "rep_call", None)
-    for worker in workers:
-        worker.close()
-        if failed is not None and failed.failed:
-            print(worker.describe(lines=80))
+    pool.close(show_logs=failed is not None and failed.failed)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -25,6 +25,7 @@ from app.core.status import StatusThresholds, slo_status
 from app.domain.enums import Severity, SLOStatus, TimePeriod
 from app.domain.models import SLO
 from app.domain.views import error_budget, format_duration, objective_of, status_report
+from tests.slo_fields import checkout_fields
 
 S = 1_000_000
 MIN = 60 * S
@@ -42,16 +43,7 @@ NOW = at("2026-03-10T00:00:00")  # a Tuesday in a 31-day month of a 90-day quart
 
 
 def make_slo(**kw: object) -> SLO:
-    fields: dict[str, object] = {
-        "slo_id": "checkout-availability",
-        "slo_name": "Checkout availability",
-        "service_name": "checkout",
-        "slo_type": "AVAILABILITY",
-        "target_percentage": 99.9,
-        "time_period": "ROLLING_30D",
-    }
-    fields.update(kw)
-    return SLO.model_validate(fields)
+    return SLO.model_validate(checkout_fields(**kw))
 
 
 def run(slo: SLO, now: int, events: list[tuple[int, int, int]]) -> SloReport:

@@ -11,19 +11,9 @@ import pytest
 from app.definitions import load_slos, parse_slo, parse_slos
 from app.domain.enums import Severity, SLOType, TimePeriod
 from app.errors import InvalidDefinition
+from tests.slo_fields import checkout_fields
 
-
-def valid(**kw: Any) -> dict[str, Any]:
-    slo: dict[str, Any] = {
-        "slo_id": "checkout-availability",
-        "slo_name": "Checkout availability",
-        "service_name": "checkout",
-        "slo_type": "AVAILABILITY",
-        "target_percentage": 99.9,
-        "time_period": "ROLLING_30D",
-    }
-    slo.update(kw)
-    return slo
+valid = checkout_fields
 
 
 def doc(*slos: dict[str, Any]) -> dict[str, Any]:

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.promtool import page_alert_test, promtool_test
+
 PROMTOOL = shutil.which("promtool")
 pytestmark = pytest.mark.skipif(PROMTOOL is None, reason="promtool not installed (apt-get install prometheus)")
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,45 +53,21 @@ def test_promtool_accepts_the_export(tmp_path: Path) -> None:
 def test_fast_burn_pages_and_slow_burn_does_not(tmp_path: Path) -> None:
     rules = export(tmp_path)
     series = 'slo_burn_rate{{slo_id="checkout-availability",service="checkout",window="{w}",instance="w1"}}'
-    tests = {
-        "rule_files": [str(rules)],
-        "evaluation_interval": "1m",
-        "tests": [
-            {
-                "interval": "1m",
-                "input_series": [
-                    {"series": series.format(w="1h"), "values": "20x10"},
-                    {"series": series.format(w="5m"), "values": "20x10"},
-                    {"series": series.format(w="6h"), "values": "2x10"},
-                    {"series": series.format(w="30m"), "values": "20x10"},
-                ],
-                "alert_rule_test": [
-                    {
-                        "eval_time": "5m",
-                        "alertname": "SLOBurnRateHigh",
-                        "exp_alerts": [
-                            {
-                                "exp_labels": {
-                                    "severity": "page",
-                                    "slo_id": "checkout-availability",
-                                    "service": "checkout",
-                                    "rule": "page-1h-5m",
-                                },
-                                "exp_annotations": {
-                                    "summary": "Checkout availability: error budget burning 1h/5m above 14.4x",
-                                    "description": (
-                                        "SLO checkout-availability (99.9% over ROLLING_30D) burns its error budget "
-                                        "faster than 14.4x in both the 1h and 5m windows."
-                                    ),
-                                },
-                            }
-                        ],
-                    }
-                ],
-            }
-        ],
+    assert PROMTOOL is not None
+    annotations = {
+        "summary": "Checkout availability: error budget burning 1h/5m above 14.4x",
+        "description": (
+            "SLO checkout-availability (99.9% over ROLLING_30D) burns its error budget "
+            "faster than 14.4x in both the 1h and 5m windows."
+        ),
     }
-    path = tmp_path / "tests.yml"
-    path.write_text(yaml.safe_dump(tests, sort_keys=False))
-    result = subprocess.run([PROMTOOL, "test", "rules", str(path)], capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr
+    test = {
+        "input_series": [
+            {"series": series.format(w="1h"), "values": "20x10"},
+            {"series": series.format(w="5m"), "values": "20x10"},
+            {"series": series.format(w="6h"), "values": "2x10"},
+            {"series": series.format(w="30m"), "values": "20x10"},
+        ],
+        "alert_rule_test": [page_alert_test("5m", annotations)],
+    }
+    promtool_test(PROMTOOL, tmp_path, rules, "1m", test)

@@ -538,14 +538,7 @@ def test_acceptance_range_matches_contract(data: st.DataObject) -> None:
     ts_list += [ref.month_bounds(now)[0], ref.month_bounds(now)[0] - 1]
     ts_list += [ref.quarter_bounds(now)[0], ref.quarter_bounds(now)[0] - 1]
     rng = acceptance_range(now, period)
-    slo = SLO(
-        slo_id="s",
-        slo_name="s",
-        service_name="s",
-        slo_type="LATENCY",
-        target_percentage=99.0,
-        time_period=period,
-    )
+    slo = latency_slo(period)
     engine = SloEngine([slo], now)
     for ts in ts_list:
         ok = ref.accepted(ts, now, period)
@@ -557,6 +550,13 @@ def test_acceptance_range_matches_contract(data: st.DataObject) -> None:
                 engine.accept(SliEvent("s", ts, 1, 1))
             want = RejectReason.TIMESTAMP_IN_FUTURE if ts > now else RejectReason.TIMESTAMP_TOO_OLD
             assert info.value.reason == want.value
+
+
+def latency_slo(period: TimePeriod) -> SLO:
+    """A 99% SLO "s" of the given period (acceptance depends on the period only)."""
+    return SLO(
+        slo_id="s", slo_name="s", service_name="s", slo_type="LATENCY", target_percentage=99.0, time_period=period
+    )
 
 
 @pytest.mark.parametrize(
@@ -580,14 +580,7 @@ def test_acceptance_boundaries(period: TimePeriod, now: str, oldest_accepted: st
     now_us, oldest = us(now), us(oldest_accepted)
     rng = acceptance_range(now_us, period)
     assert (rng.oldest_us, rng.newest_us) == (oldest, now_us + 5 * MINUTE)
-    slo = SLO(
-        slo_id="s",
-        slo_name="s",
-        service_name="s",
-        slo_type="LATENCY",
-        target_percentage=99.0,
-        time_period=period,
-    )
+    slo = latency_slo(period)
     engine = SloEngine([slo], now_us)
     engine.accept(SliEvent("s", oldest, 1, 1))
     engine.accept(SliEvent("s", now_us + 5 * MINUTE, 1, 1))

@@ -238,18 +238,12 @@ def create_app(
     @app.get("/api/v1/slos/{slo_id}/status", tags=["state"], responses=not_found)
     async def get_status(slo_id: SloIdPath) -> SLOStatusReport:
         known(slo_id)
-        report = await service.status(slo_id)
-        if report is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no status for {slo_id!r} yet")
-        return report
+        return _found(await service.status(slo_id), f"no status for {slo_id!r} yet")
 
     @app.get("/api/v1/slos/{slo_id}/error-budget", tags=["state"], responses=not_found)
     async def get_error_budget(slo_id: SloIdPath) -> ErrorBudget:
         known(slo_id)
-        budget = await service.error_budget(slo_id)
-        if budget is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no error budget for {slo_id!r} yet")
-        return budget
+        return _found(await service.error_budget(slo_id), f"no error budget for {slo_id!r} yet")
 
     @app.get("/api/v1/slos/{slo_id}/history", tags=["state"], responses=not_found)
     async def get_history(
@@ -271,6 +265,13 @@ def create_app(
         return await service.history(slo_id, start_us, end_us, step_s)
 
     return app
+
+
+def _found(model: M | None, detail: str) -> M:
+    """The model, or a 404 saying what is missing."""
+    if model is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail)
+    return model
 
 
 def _storable(model: M) -> M:

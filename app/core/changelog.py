@@ -65,6 +65,7 @@ def parts_of_event(state: WindowState, ts_us: int) -> Iterator[tuple[Part, int]]
 
 def add_guarded(state: WindowState, ts_us: int, good: int, total: int, offset: int, guard: Guard) -> None:
     """Count an event (ts <= now) in each part whose recovered record does not hold it yet."""
+    state.last_event_us = state.now_us  # received now, whether or not replay counts it again
     for ti, ring in enumerate(state.rings):
         k = bucket_of(ts_us, ring.bucket_us)
         mark = guard.get(ring_part(ti, k % ring.n))

@@ -126,6 +126,8 @@ def recommendations(slo: SLO, report: SloReport) -> list[str]:
             f"SLIDataStale: no event for {format_duration(silent_s)}; the figures are frozen until "
             f"data returns: check the producers of {slo.slo_id}"
         )
+    if not (budget.exhausted or report.firing or report.status in (SLOStatus.CRITICAL, SLOStatus.WARNING)):
+        return out  # the common case, on every status event: nothing more to say
     tte = format_duration(report.time_to_exhaustion_s)
     if budget.exhausted:
         out.append(

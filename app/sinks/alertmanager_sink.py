@@ -34,7 +34,6 @@ class AlertmanagerForwarding:
         self.bootstrap = bootstrap
         self.failures = metrics.sink_failures.labels("alertmanager")
         self.invalid = metrics.sink_invalid.labels("alertmanager")
-        self._reported: set[tuple[int, int]] = set()  # invalid records of the batch being retried
         self.open: dict[int, dict[str, dict[str, Any]]] = {}  # partition -> alert_id -> firing event
         self._stopping = asyncio.Event()
         self._resend: asyncio.Task[None] | None = None
@@ -67,22 +66,23 @@ class AlertmanagerForwarding:
             for event in {e["alert_id"]: e for e in events}.values():
                 await self._post([event])
 
-    def _parse(self, partition: int, offset: int, raw: bytes | None) -> dict[str, Any] | None:
-        event = parse_alert_event(raw)
-        if event is None and (partition, offset) not in self._reported:  # once, not at every retry
-            self._reported.add((partition, offset))
-            self.invalid.inc()
-            log.warning("alertmanager sink: record %d:%d is not an alert event; skipped", partition, offset)
-        return event
+    def prepare(self, records: Sequence[Any]) -> list[tuple[int, dict[str, Any]]]:
+        """(partition, alert event) of each record that is one; the others are counted."""
+        events = []
+        for r in records:
+            event = parse_alert_event(r.value)
+            if event is None:
+                self.invalid.inc()
+                log.warning("alertmanager sink: record %d:%d is not an alert event; skipped", r.partition, r.offset)
+            else:
+                events.append((r.partition, event))
+        return events
 
-    async def deliver(self, records: Sequence[Any]) -> None:
-        parsed = ((r.partition, self._parse(r.partition, r.offset, r.value)) for r in records)
-        events = [(partition, event) for partition, event in parsed if event is not None]
+    async def deliver(self, events: list[tuple[int, dict[str, Any]]]) -> None:
         async with self._posting:  # never interleaved with a re-send of the open alerts
             await self._post([e for _, e in events])
             for partition, event in events:
                 self._apply(partition, event)
-        self._reported.clear()
 
     async def on_assign(self, assigned: list[TopicPartition]) -> None:
         """Rebuild the open alerts of newly owned partitions from the whole topic. If that

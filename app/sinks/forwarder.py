@@ -1,8 +1,9 @@
 """A forwarder: Kafka topics -> one sink, committing only what the sink took.
 
 The alerts (and status) topics are the durable outbox. A forwarder reads them
-in its own consumer group, hands each batch to `deliver` and commits after it
-returns. A failed delivery is retried, the same batch, with doubling backoff
+in its own consumer group, has the sink `prepare` each batch once (decode;
+records it cannot use are counted and left out), then `deliver` it, and commits
+after that returns. A failed delivery is retried, the same batch, with doubling backoff
 until it succeeds or the worker stops; nothing is committed meanwhile, so a
 sink that is down stalls only its forwarder (never the SLO pipeline) and loses
 nothing: delivery resumes where it stopped. Delivery is at-least-once; every
@@ -13,8 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import CommitFailedError, KafkaError
@@ -26,7 +27,15 @@ from app.stream.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
 
-Deliver = Callable[[Sequence[Any]], Awaitable[None]]
+
+class Sink(Protocol):
+    def prepare(self, records: Sequence[Any]) -> Any:
+        """Once per batch: what `deliver` sends (skipping and counting unusable records)."""
+        ...
+
+    async def deliver(self, prepared: Any) -> None:
+        """Send a prepared batch; DeliveryFailed if the sink did not take it (it is retried)."""
+        ...
 
 
 class Forwarder:
@@ -36,7 +45,7 @@ class Forwarder:
         bootstrap: str,
         group_id: str,
         topics: Sequence[str],
-        deliver: Deliver,
+        target: Sink,
         backoff: Backoff,
         metrics: WorkerMetrics,
         *,
@@ -49,7 +58,7 @@ class Forwarder:
     ) -> None:
         self.sink = sink
         self.topics = list(topics)
-        self.deliver = deliver
+        self.target = target
         self.backoff = backoff
         self.delivered = metrics.sink_delivered.labels(sink)
         self.failures = metrics.sink_failures.labels(sink)
@@ -102,9 +111,10 @@ class Forwarder:
                 log.warning("%s: commit failed (%s); the partitions' next owner delivers again", self.sink, exc)
 
     async def _deliver_with_retry(self, records: Sequence[Any]) -> bool:
+        prepared = self.target.prepare(records)
         while True:
             try:
-                await self.deliver(records)
+                await self.target.deliver(prepared)
             except DeliveryFailed as exc:
                 self.failures.inc()
                 self.up.set(0)

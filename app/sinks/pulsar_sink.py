@@ -101,20 +101,21 @@ class PulsarForwarding:
         self.publisher = PulsarPublisher(config)
         self.routes = {status_topic: config.status_topic, alerts_topic: config.alerts_topic}
         self.invalid = invalid  # counter of records skipped (no key or no value)
-        self._reported: set[tuple[str, int, int]] = set()
 
-    async def deliver(self, records: Sequence[Any]) -> None:
+    def prepare(self, records: Sequence[Any]) -> dict[str, list[tuple[bytes, bytes]]]:
+        """(key, value) messages per Pulsar topic, in order; records without both are counted."""
         by_topic: dict[str, list[tuple[bytes, bytes]]] = {}
         for r in records:
             if r.value is not None and r.key is not None:
                 by_topic.setdefault(self.routes[r.topic], []).append((r.key, r.value))
-            elif (r.topic, r.partition, r.offset) not in self._reported:  # once, not at every retry
-                self._reported.add((r.topic, r.partition, r.offset))
+            else:
                 self.invalid.inc()
                 log.warning("pulsar sink: %s:%d:%d has no key or no value; skipped", r.topic, r.partition, r.offset)
+        return by_topic
+
+    async def deliver(self, by_topic: dict[str, list[tuple[bytes, bytes]]]) -> None:
         for topic, messages in by_topic.items():
             await self.publisher.publish(topic, messages)
-        self._reported.clear()
 
     async def close(self) -> None:
         await self.publisher.close()

@@ -8,7 +8,7 @@ skips, part by part, what the changelog already holds (see app/core/changelog).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,7 +111,6 @@ class PartitionStore:
         else:
             rt.guard = None
             state.add(event.ts_us, event.good, event.total)
-        state.last_event_us = state.now_us
         dirty = rt.dirty
         for part, _k in parts_of_event(state, event.ts_us):
             dirty[part] = offset
@@ -149,7 +148,7 @@ class PartitionStore:
             rt.dirty = {}
         return out
 
-    def step_alerts(self, slo_id: str, now: list[Condition], now_us: int) -> list[Transition]:
+    def step_alerts(self, slo_id: str, now: Sequence[Condition], now_us: int) -> list[Transition]:
         """Advance the SLO's alert state machines to an evaluation at `now_us` that
         found the `now` conditions; a transition is persisted (META) with the batch
         that publishes it."""

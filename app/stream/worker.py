@@ -338,7 +338,7 @@ class Worker:
         runtime = store.slos[slo.slo_id]
         seq = runtime.seq + 1
         event = status_event(slo, report, seq, now)
-        transitions = store.step_alerts(slo.slo_id, list(report.conditions), report.now_us)
+        transitions = store.step_alerts(slo.slo_id, report.conditions, report.now_us)
         store.mark_published(slo.slo_id, seq, _status_key(report))
         self._count("status_out", self.metrics.status_out, 1)
         self.metrics.observe_slo(slo, report)

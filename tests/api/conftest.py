@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from tests.api.helpers import free_port
-from tests.stream.helpers import Spawn, Topology, WorkerProcess
+from tests.stream.helpers import Spawn, WorkerPool
 
 
 @pytest.fixture(scope="session")
@@ -57,14 +57,6 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def module_spawn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Spawn]:
     """`spawn` for workers a whole module shares; killed when the module is done."""
-    log_dir = tmp_path_factory.mktemp("workers")
-    workers: list[WorkerProcess] = []
-
-    def start(bootstrap: str, topology: Topology, label: str, env: dict[str, str] | None = None) -> WorkerProcess:
-        worker = WorkerProcess(bootstrap, topology, log_dir, label, env).start()
-        workers.append(worker)
-        return worker
-
-    yield start
-    for worker in workers:
-        worker.close()
+    pool = WorkerPool(tmp_path_factory.mktemp("workers"))
+    yield pool
+    pool.close()

@@ -8,8 +8,6 @@ every request here crosses a real socket into a real `python -m app run`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import socket
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -19,6 +17,7 @@ from typing import Any
 import httpx2
 from prometheus_client.parser import text_string_to_metric_families
 
+from app.stream.broker import free_port
 from tests.stream.helpers import (
     US,
     Ev,
@@ -36,13 +35,6 @@ API = "/api/v1/slos"
 MINUTE_US = 60 * US
 HOUR_US = 3600 * US
 
-
-def free_port() -> int:
-    """A TCP port free on the loopback interface now (the OS picks it)."""
-    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass

@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 
 from app.domain.enums import Severity
 from app.topology import load_topology
@@ -26,6 +25,7 @@ from tests.deploy.helpers import (
     load_yaml,
     run_tool,
 )
+from tests.promtool import page_alert_test, promtool_test
 
 PROMETHEUS_YML = DEPLOY / "prometheus" / "prometheus.yml"
 RULES_YML = DEPLOY / "prometheus" / "slo-rules.yml"
@@ -82,57 +82,31 @@ def test_the_rule_file_unit_test_folds_two_workers(tmp_path: Path) -> None:
         if rule.get("labels", {}).get("rule") == "page-1h-5m" and rule["labels"]["slo_id"] == "checkout-availability"
     )
     series = 'slo_burn_rate{{slo_id="checkout-availability",service="checkout",window="{w}",instance="{i}"}}'
-    tests = {
-        "rule_files": [str(RULES_YML)],
-        "evaluation_interval": "15s",
-        "tests": [
+    assert PROMTOOL is not None
+    test = {
+        "input_series": [
+            # worker-1 owned the SLO, then worker-2 took it over; around the
+            # handover (2.5 to 5 minutes) both export it: the fold must not add.
+            {"series": series.format(w="1h", i="worker-1:8080"), "values": "20x20 _x20"},
+            {"series": series.format(w="5m", i="worker-1:8080"), "values": "20x20 _x20"},
+            {"series": series.format(w="1h", i="worker-2:8080"), "values": "_x10 20x30"},
+            {"series": series.format(w="5m", i="worker-2:8080"), "values": "_x10 20x30"},
+        ],
+        "promql_expr_test": [
             {
-                "interval": "15s",
-                "input_series": [
-                    # worker-1 owned the SLO, then worker-2 took it over; around the
-                    # handover (2.5 to 5 minutes) both export it: the fold must not add.
-                    {"series": series.format(w="1h", i="worker-1:8080"), "values": "20x20 _x20"},
-                    {"series": series.format(w="5m", i="worker-1:8080"), "values": "20x20 _x20"},
-                    {"series": series.format(w="1h", i="worker-2:8080"), "values": "_x10 20x30"},
-                    {"series": series.format(w="5m", i="worker-2:8080"), "values": "_x10 20x30"},
-                ],
-                "promql_expr_test": [
+                "expr": 'slo:burn_rate:max{window="1h"}',
+                "eval_time": "5m",
+                "exp_samples": [
                     {
-                        "expr": 'slo:burn_rate:max{window="1h"}',
-                        "eval_time": "5m",
-                        "exp_samples": [
-                            {
-                                "labels": 'slo:burn_rate:max{slo_id="checkout-availability",service="checkout",'
-                                'window="1h"}',
-                                "value": 20,
-                            }
-                        ],
-                    }
-                ],
-                "alert_rule_test": [
-                    {
-                        "eval_time": "5m",
-                        "alertname": "SLOBurnRateHigh",
-                        "exp_alerts": [
-                            {
-                                "exp_labels": {
-                                    "severity": "page",
-                                    "slo_id": "checkout-availability",
-                                    "service": "checkout",
-                                    "rule": "page-1h-5m",
-                                },
-                                "exp_annotations": page["annotations"],
-                            }
-                        ],
+                        "labels": 'slo:burn_rate:max{slo_id="checkout-availability",service="checkout",window="1h"}',
+                        "value": 20,
                     }
                 ],
             }
         ],
+        "alert_rule_test": [page_alert_test("5m", page["annotations"])],
     }
-    path = tmp_path / "tests.yml"
-    path.write_text(yaml.safe_dump(tests, sort_keys=False))
-    result = run_tool(PROMTOOL, "test", "rules", str(path))
-    assert result.returncode == 0, result.stdout + result.stderr
+    promtool_test(PROMTOOL, tmp_path, RULES_YML, "15s", test)
 
 
 def test_scrapes_both_workers_and_alerts_alertmanager() -> None:

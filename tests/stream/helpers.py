@@ -254,6 +254,27 @@ class WorkerProcess:
             f.close()
 
 
+class WorkerPool:
+    """Starts worker subprocesses (a `Spawn`) and kills them all at close."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = log_dir
+        self.workers: list[WorkerProcess] = []
+
+    def __call__(
+        self, bootstrap: str, topology: Topology, label: str, env: dict[str, str] | None = None
+    ) -> WorkerProcess:
+        worker = WorkerProcess(bootstrap, topology, self.log_dir, label, env).start()
+        self.workers.append(worker)
+        return worker
+
+    def close(self, show_logs: bool = False) -> None:
+        for worker in self.workers:
+            worker.close()
+            if show_logs:
+                print(worker.describe(lines=80))
+
+
 class Spawn(Protocol):
     """The `spawn` fixture: spawn(bootstrap, topology, label[, env]) -> a started worker."""
 
@@ -547,3 +568,17 @@ class Progress:
     """Shared counter a steady producer updates, so a test can act mid-stream."""
 
     sent: int = 0
+
+    def update(self, n_sent: int) -> None:
+        self.sent = n_sent
+
+
+def produce_steadily(
+    producer: Producer, topic: str, events: Sequence[Ev], rate_per_s: float
+) -> tuple[asyncio.Task[None], Progress]:
+    """Send events keyed by slo_id at a steady rate in the background; returns the task
+    and its progress."""
+    progress = Progress()
+    messages = keyed(e.to_bytes() for e in events)
+    task = asyncio.create_task(producer.send_steadily(topic, messages, rate_per_s, on_progress=progress.update))
+    return task, progress

@@ -17,16 +17,15 @@ from tests.stream.helpers import (
     US,
     Ev,
     Producer,
-    Progress,
     Spawn,
     TopicReader,
     Topology,
     assert_matches_replay,
     committed_offsets,
-    keyed,
     last_status,
     make_topology,
     period_counts,
+    produce_steadily,
     run_replay,
     slo_def,
     status_events,
@@ -89,21 +88,12 @@ def test_crash_and_restart_counts_exactly_once(bootstrap: str, spawn: Spawn, tmp
         await first.ready()
         events = steady_events(slo_ids, 3000, time.time(), seed=1)
         events_path = write_events(tmp_path / "events.jsonl", events)
-        progress = Progress()
-
-        def sent(n: int) -> None:
-            progress.sent = n
-
         async with (
             Producer(bootstrap) as producer,
             TopicReader(bootstrap, topology.metrics) as metrics,
             TopicReader(bootstrap, topology.status) as status,
         ):
-            producing = asyncio.create_task(
-                producer.send_steadily(
-                    topology.metrics, keyed(e.to_bytes() for e in events), rate_per_s=1000, on_progress=sent
-                )
-            )
+            producing, progress = produce_steadily(producer, topology.metrics, events, rate_per_s=1000)
             await wait_until(lambda: progress.sent >= 1000, 30, "1000 events sent")
             first.kill()  # mid-stream: the producer keeps going
             committed = await committed_offsets(bootstrap, topology.name, metrics.tps)
@@ -142,21 +132,12 @@ def test_two_workers_split_then_survivor_takes_over(bootstrap: str, spawn: Spawn
 
         events = steady_events(slo_ids, 2400, time.time(), seed=2)
         events_path = write_events(tmp_path / "events.jsonl", events)
-        progress = Progress()
-
-        def sent(n: int) -> None:
-            progress.sent = n
-
         async with (
             Producer(bootstrap) as producer,
             TopicReader(bootstrap, topology.metrics) as metrics,
             TopicReader(bootstrap, topology.status) as status,
         ):
-            producing = asyncio.create_task(
-                producer.send_steadily(
-                    topology.metrics, keyed(e.to_bytes() for e in events), rate_per_s=600, on_progress=sent
-                )
-            )
+            producing, progress = produce_steadily(producer, topology.metrics, events, rate_per_s=600)
             await wait_until(lambda: progress.sent >= 600, 30, "600 events sent")
             killed_at = b.kill()
 
