@@ -34,6 +34,7 @@ class Columns:
     ts_us: Int64Array
     good: Int64Array
     total: Int64Array
+    event_id: list[str | None]
 
 
 class _Builder:
@@ -46,6 +47,7 @@ class _Builder:
         self.ts_us: list[int] = []
         self.good: list[int] = []
         self.total: list[int] = []
+        self.event_id: list[str | None] = []
         self.rejections: list[Rejection] = []
 
     def extend(self, line_nos: range | list[int], wires: list[WireEvent]) -> None:
@@ -63,23 +65,26 @@ class _Builder:
         self.ts_us.extend(ts_us)
         self.good.extend([w.good for w in wires])
         self.total.extend([w.total for w in wires])
+        self.event_id.extend([w.event_id for w in wires])
 
     def finish(self) -> tuple[Columns, list[Rejection]]:
         line_no = np.asarray(self.line_no, dtype=np.int64)
         ts_us = np.asarray(self.ts_us, dtype=np.int64)
         good = np.asarray(self.good, dtype=np.int64)
         total = np.asarray(self.total, dtype=np.int64)
-        slo_id = self.slo_id
+        slo_id, event_id = self.slo_id, self.event_id
         over = good > total
         if over.any():
             for i in np.flatnonzero(over).tolist():
                 detail = f"good {good[i]} > total {total[i]}"
                 self.rejections.append(Rejection(int(line_no[i]), RejectReason.GOOD_EXCEEDS_TOTAL, detail))
             keep = ~over
-            slo_id = [s for s, k in zip(slo_id, keep.tolist(), strict=True) if k]
+            kept = keep.tolist()
+            slo_id = [s for s, k in zip(slo_id, kept, strict=True) if k]
+            event_id = [e for e, k in zip(event_id, kept, strict=True) if k]
             line_no, ts_us, good, total = line_no[keep], ts_us[keep], good[keep], total[keep]
         self.rejections.sort(key=lambda r: r.line_no)
-        return Columns(line_no, slo_id, ts_us, good, total), self.rejections
+        return Columns(line_no, slo_id, ts_us, good, total, event_id), self.rejections
 
 
 def _chunks(data: bytes) -> list[tuple[int, int, bytes]]:

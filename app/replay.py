@@ -15,15 +15,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
-from app.core.acceptance import DEFAULT_MAX_SKEW_US, acceptance_range
-from app.core.report import SloReport
+from app.core.acceptance import DEFAULT_MAX_SKEW_US, acceptance_range, definition_verdict, describe
+from app.core.enums import RejectReason
+from app.core.report import Objective, SloReport
 from app.core.ring import Int64Array
+from app.core.unit import status_key
+from app.core.units import SloUnits
 from app.domain.alert_events import alert_event
-from app.domain.events import RejectReason
 from app.domain.models import SLO
-from app.domain.views import status_report
-from app.engine import SloEngine
+from app.domain.views import objective_of, status_report
 from app.ingest import Rejection, decode_lines
 
 
@@ -39,6 +41,7 @@ class Prepared:
     """Accepted events (in input order) and every rejection, decided at `now_us`."""
 
     slos: Sequence[SLO]
+    objectives: Sequence[Objective]
     now_us: int
     slo_index: Int64Array  # index into slos
     ts_us: Int64Array
@@ -54,13 +57,17 @@ def prepare(
     fallback_now_us: int,
     max_skew_us: int = DEFAULT_MAX_SKEW_US,
 ) -> Prepared:
+    """Decide every event's verdict with the core's acceptance rules (app/core/acceptance),
+    column by column. The whole file is read at one processing instant, as a live worker
+    reads a backfill: a repeated `event_id` of an SLO is a duplicate wherever it is."""
     cols, rejections = decode_lines(data)
     line_no, ts_us, good, total = cols.line_no, cols.ts_us, cols.good, cols.total
+    objectives = [objective_of(slo) for slo in slos]
     position = _Positions((slo.slo_id, i) for i, slo in enumerate(slos))
     idx = np.fromiter(map(position.__getitem__, cols.slo_id), dtype=np.int64, count=len(cols.slo_id))
-    enabled = np.asarray([slo.enabled for slo in slos] + [False], dtype=bool)
+    verdicts = [definition_verdict(True, o.enabled) for o in objectives] + [definition_verdict(False, False)]
     unknown = idx < 0
-    disabled = ~unknown & ~enabled[idx]
+    disabled = ~unknown & np.asarray([v is RejectReason.DISABLED_SLO for v in verdicts], dtype=bool)[idx]
     known = ~(unknown | disabled)
     if at_us is not None:
         now_us = at_us
@@ -68,40 +75,62 @@ def prepare(
         now_us = int(ts_us[known].max())
     else:
         now_us = fallback_now_us
-    ranges = [acceptance_range(now_us, slo.time_period, max_skew_us) for slo in slos]
-    oldest = np.asarray([r.oldest_us for r in ranges] + [0], dtype=np.int64)
-    newest = np.asarray([r.newest_us for r in ranges] + [0], dtype=np.int64)
     safe_idx = np.where(known, idx, 0)
-    too_old = known & (ts_us < oldest[safe_idx])
-    too_new = known & (ts_us > newest[safe_idx])
-    for mask, reason, detail in (
-        (unknown, RejectReason.UNKNOWN_SLO, "no SLO {slo!r}"),
-        (disabled, RejectReason.DISABLED_SLO, "SLO {slo!r} is disabled"),
-        (too_old, RejectReason.TIMESTAMP_TOO_OLD, "timestamp is older than the SLO's retention"),
-        (too_new, RejectReason.TIMESTAMP_IN_FUTURE, "timestamp is beyond now + max skew"),
+    too_old = np.zeros(idx.size, dtype=bool)
+    too_new = np.zeros(idx.size, dtype=bool)
+    for i, objective in enumerate(objectives):
+        rows = known & (safe_idx == i)
+        if rows.any():
+            window = acceptance_range(now_us, objective.time_period, max_skew_us)
+            too_old |= rows & window.too_old(ts_us)
+            too_new |= rows & window.too_new(ts_us)
+    ok = known & ~too_old & ~too_new
+    duplicate = _duplicates(ok, idx, cols.event_id)
+    ok &= ~duplicate
+    for mask, reason in (
+        (unknown, RejectReason.UNKNOWN_SLO),
+        (disabled, RejectReason.DISABLED_SLO),
+        (too_old, RejectReason.TIMESTAMP_TOO_OLD),
+        (too_new, RejectReason.TIMESTAMP_IN_FUTURE),
+        (duplicate, RejectReason.DUPLICATE_EVENT),
     ):
         for i in np.flatnonzero(mask).tolist():
-            rejections.append(Rejection(int(line_no[i]), reason.value, detail.format(slo=cols.slo_id[i])))
+            detail = describe(reason, cols.slo_id[i], cols.event_id[i])
+            rejections.append(Rejection(int(line_no[i]), reason.value, detail))
     rejections.sort(key=lambda r: r.line_no)
-    ok = known & ~too_old & ~too_new
-    return Prepared(slos, now_us, idx[ok], ts_us[ok], good[ok], total[ok], rejections)
+    return Prepared(slos, objectives, now_us, idx[ok], ts_us[ok], good[ok], total[ok], rejections)
 
 
-def report_line(slo: SLO, engine: SloEngine) -> dict[str, Any]:
-    return status_report(slo, engine.evaluate(slo.slo_id)).model_dump(mode="json")
+def _duplicates(ok: npt.NDArray[np.bool_], idx: Int64Array, event_ids: list[str | None]) -> npt.NDArray[np.bool_]:
+    """Accepted events whose (SLO, event_id) an earlier accepted event already carried."""
+    duplicate = np.zeros(idx.size, dtype=bool)
+    seen: set[tuple[int, str]] = set()
+    for i, event_id in enumerate(event_ids):
+        if event_id is None or not ok[i]:
+            continue
+        key = (int(idx[i]), event_id)
+        if key in seen:
+            duplicate[i] = True
+        seen.add(key)
+    return duplicate
 
 
 def replay_batch(prepared: Prepared) -> list[dict[str, Any]]:
     """One status object per enabled SLO, evaluated at `prepared.now_us`."""
-    slos = prepared.slos
-    engine = SloEngine(slos, prepared.now_us)
+    slos, now_us = prepared.slos, prepared.now_us
+    units = SloUnits()
     order = np.argsort(prepared.slo_index, kind="stable")
     bounds = np.searchsorted(prepared.slo_index[order], np.arange(len(slos) + 1))
-    for i, slo in enumerate(slos):
+    for i, objective in enumerate(prepared.objectives):
         rows = order[bounds[i] : bounds[i + 1]]
         if rows.size:
-            engine.tracked[slo.slo_id].state.add_batch(prepared.ts_us[rows], prepared.good[rows], prepared.total[rows])
-    return [report_line(slo, engine) for slo in slos if slo.enabled]
+            state = units.unit(objective, now_us).state
+            state.add_batch(prepared.ts_us[rows], prepared.good[rows], prepared.total[rows])
+    return [
+        status_report(slo, units.evaluate(objective, now_us)).model_dump(mode="json")
+        for slo, objective in zip(slos, prepared.objectives, strict=True)
+        if slo.enabled
+    ]
 
 
 def replay_emit_all(prepared: Prepared, tick_us: int = 0, alerts: bool = False) -> Iterator[dict[str, Any]]:
@@ -116,14 +145,17 @@ def replay_emit_all(prepared: Prepared, tick_us: int = 0, alerts: bool = False) 
     slos = prepared.slos
     if prepared.ts_us.size == 0:
         return
-    engine = SloEngine(slos, int(prepared.ts_us.min()))
-    watermark_us = engine.now_us
-    published: dict[str, tuple[str, frozenset[str]]] = {}
+    units = SloUnits()
+    watermark_us = int(prepared.ts_us.min())
+    published: dict[int, bool] = {}  # SLO index -> has published (in first-publication order)
 
-    def emit(slo: SLO, report: SloReport) -> Iterator[dict[str, Any]]:
-        published[slo.slo_id] = (report.status.value, report.alert_names)
+    def emit(i: int, report: SloReport) -> Iterator[dict[str, Any]]:
+        slo = slos[i]
+        published[i] = True
+        unit = units.units[slo.slo_id]
+        unit.last_status = status_key(report)
         yield status_report(slo, report).model_dump(mode="json")
-        transitions = engine.step_alerts(slo.slo_id, report)
+        transitions = unit.step_alerts(report.conditions, report.now_us)
         if alerts:
             for t in transitions:
                 yield alert_event(slo, report, t)
@@ -131,12 +163,11 @@ def replay_emit_all(prepared: Prepared, tick_us: int = 0, alerts: bool = False) 
     def ticks(until_us: int) -> Iterator[dict[str, Any]]:
         tick = (watermark_us // tick_us + 1) * tick_us
         while tick <= until_us:
-            for slo_id in list(published):
-                tracked = engine.tracked[slo_id]
-                tracked.state.advance(tick)
-                report = engine.evaluate(slo_id)
-                if (report.status.value, report.alert_names) != published[slo_id]:
-                    yield from emit(tracked.slo, report)
+            for i in list(published):
+                unit = units.units[slos[i].slo_id]
+                report = unit.evaluate(tick)
+                if status_key(report) != unit.last_status:
+                    yield from emit(i, report)
             tick += tick_us
 
     for i, ts_us, good, total in zip(
@@ -150,10 +181,9 @@ def replay_emit_all(prepared: Prepared, tick_us: int = 0, alerts: bool = False) 
         if tick_us:
             yield from ticks(new_watermark_us)
         watermark_us = new_watermark_us
-        slo = slos[i]
-        state = engine.tracked[slo.slo_id].state
-        state.advance(watermark_us)  # only the SLO that changed needs the time
-        state.add(ts_us, good, total)
-        yield from emit(slo, engine.evaluate(slo.slo_id))
+        unit = units.unit(prepared.objectives[i], watermark_us)
+        unit.state.advance(watermark_us)  # only the SLO that changed needs the time
+        unit.state.add(ts_us, good, total)
+        yield from emit(i, unit.evaluate(watermark_us))
     if tick_us:
         yield from ticks(prepared.now_us)

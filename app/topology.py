@@ -91,6 +91,12 @@ class Topology(BaseModel):
     replication_factor: int = Field(1, ge=1, le=7)
     timer_interval_s: float = Field(10.0, gt=0, le=3600, description="Wall-clock re-evaluation period.")
     max_skew_s: float = Field(300.0, ge=0, le=86_400, description="How far ahead a timestamp may lie.")
+    dedup_horizon_s: float = Field(
+        3600.0,
+        ge=0,
+        le=7 * 86_400,
+        description="An event_id accepted for an SLO is refused again (duplicate_event) for this long.",
+    )
     coalesce_ms: float = Field(
         2.0, ge=0, le=50, description="Longest a status event may wait to be merged with later ones."
     )

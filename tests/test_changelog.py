@@ -1,5 +1,5 @@
 """Exactly-once state across crashes, without a broker: the changelog codec and the
-partition store's replay guard (app/core/changelog.py, app/stream/store.py).
+units' replay guard (app/core/changelog.py, app/core/units.py), duplicate ids included.
 
 Model of a worker's life: input events (offsets 0..n-1 of one partition) are
 processed in batches; after each batch its changelog records are sent and then
@@ -16,11 +16,12 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from app.core.units import SloUnits
 from app.core.windows import DAY_US, HOUR_US, MINUTE_US, WINDOW_NAMES
-from app.domain.enums import SLOType, TimePeriod
+from app.domain.enums import RejectReason, SLOType, TimePeriod
 from app.domain.events import SliEvent
 from app.domain.models import SLO
-from app.stream.store import PartitionStore
+from app.domain.views import objective_of
 
 NOW_US = 1_795_435_200 * 1_000_000 + 17 * MINUTE_US + 3_000_000  # not aligned to anything
 SKEW_US = 5 * MINUTE_US
@@ -36,6 +37,7 @@ SLOS = [
     for i, period in enumerate([TimePeriod.ROLLING_30D, TimePeriod.CALENDAR_MONTH, TimePeriod.CALENDAR_QUARTER])
 ]
 BY_ID = {s.slo_id: s for s in SLOS}
+OBJECTIVES = {s.slo_id: objective_of(s) for s in SLOS}
 
 events_st = st.lists(
     st.tuples(
@@ -47,29 +49,34 @@ events_st = st.lists(
         ),
         st.integers(0, 50),
         st.integers(0, 50),
+        st.one_of(st.none(), st.sampled_from(["a", "b", "c", "d"])),  # ids repeat: duplicates
     ),
     min_size=1,
     max_size=120,
 )
 
 
-def _events(raw: list[tuple[int, int, int, int]]) -> list[tuple[SLO, SliEvent]]:
+def _events(raw: list[tuple[int, int, int, int, str | None]]) -> list[tuple[SLO, SliEvent]]:
     out = []
-    for slo_i, dt, a, b in raw:
+    for slo_i, dt, a, b, event_id in raw:
         slo = SLOS[slo_i]
-        out.append((slo, SliEvent(slo.slo_id, NOW_US + dt, min(a, b), max(a, b))))
+        out.append((slo, SliEvent(slo.slo_id, NOW_US + dt, min(a, b), max(a, b), event_id)))
     return out
 
 
-def _process(store: PartitionStore, batch: list[tuple[int, SLO, SliEvent]], now_us: int) -> list:
+def _process(
+    store: SloUnits, batch: list[tuple[int, SLO, SliEvent]], now_us: int, verdicts: dict | None = None
+) -> list:
     for offset, slo, event in batch:
-        store.apply(slo, event, offset, now_us)
+        verdict = store.offer(OBJECTIVES[slo.slo_id], event, now_us, offset)
+        if verdicts is not None:
+            verdicts[offset] = verdict
     return store.drain_records()
 
 
-def _snapshot(store: PartitionStore, now_us: int) -> dict:
+def _snapshot(store: SloUnits, now_us: int) -> dict:
     out = {}
-    for slo_id, rt in store.slos.items():
+    for slo_id, rt in store.units.items():
         rt.state.advance(now_us)
         out[slo_id] = (
             {w: rt.state.window(w) for w in WINDOW_NAMES},
@@ -87,12 +94,13 @@ def test_crash_anywhere_then_replay_counts_each_event_once(raw, batch_size, data
     # Each batch is processed at a slightly later wall clock.
     clock = [NOW_US + i * 7_000_000 for i in range(len(batches))]
 
-    reference = PartitionStore(0, SKEW_US)
+    reference = SloUnits(SKEW_US, track=True)
+    expected_verdicts: dict = {}
     for batch, now in zip(batches, clock, strict=True):
-        _process(reference, batch, now)
+        _process(reference, batch, now, expected_verdicts)
 
     crash_at = data.draw(st.integers(0, len(batches) - 1), label="crashed batch")
-    worker = PartitionStore(0, SKEW_US)
+    worker = SloUnits(SKEW_US, track=True)
     log: list[tuple[bytes, bytes]] = []
     for batch, now in zip(batches[:crash_at], clock[:crash_at], strict=True):
         log.extend(_process(worker, batch, now))  # records acknowledged, then committed
@@ -102,39 +110,64 @@ def test_crash_anywhere_then_replay_counts_each_event_once(raw, batch_size, data
     log.extend(r for r, ok in zip(in_flight, landed, strict=True) if ok)
 
     # Recovery, then replay from the committed offset, in possibly different batches.
-    recovered = PartitionStore.recover(0, SKEW_US, log, clock[crash_at])
+    recovered = SloUnits.recover(OBJECTIVES, log, clock[crash_at], SKEW_US)
     rest = [e for e in events if e[0] >= committed]
     replay_batch = data.draw(st.integers(1, 40), label="replay batch size")
+    verdicts: dict = {}
     for i in range(0, len(rest), replay_batch):
-        _process(recovered, rest[i : i + replay_batch], clock[-1])
+        _process(recovered, rest[i : i + replay_batch], clock[-1], verdicts)
 
     end = clock[-1] + HOUR_US // 2
     assert _snapshot(recovered, end) == _snapshot(reference, end)
+    # A duplicate id is refused after the crash exactly as without one; the same
+    # record read again (same offset) is not a duplicate.
+    assert verdicts == {o: v for o, v in expected_verdicts.items() if o >= committed}
 
 
 def test_recovery_restores_sequence_and_counts() -> None:
-    store = PartitionStore(3, SKEW_US)
+    store = SloUnits(SKEW_US, track=True)
     slo = SLOS[0]
     rng = random.Random(5)
     for offset in range(50):
-        store.apply(slo, SliEvent(slo.slo_id, NOW_US - rng.randint(0, HOUR_US), 90, 100), offset, NOW_US)
+        event = SliEvent(slo.slo_id, NOW_US - rng.randint(0, HOUR_US), 90, 100)
+        assert store.offer(OBJECTIVES[slo.slo_id], event, NOW_US, offset) is None
     store.mark_published(slo.slo_id, 7, ("HEALTHY", frozenset()))
     records = store.drain_records()
-    recovered = PartitionStore.recover(3, SKEW_US, records, NOW_US)
-    assert recovered.slos[slo.slo_id].seq == 7
-    assert recovered.slos[slo.slo_id].state.window("24h") == (4500, 5000)
-    assert recovered.slos[slo.slo_id].state.window("1h") == store.slos[slo.slo_id].state.window("1h")
+    recovered = SloUnits.recover(OBJECTIVES, records, NOW_US, SKEW_US)
+    assert recovered.units[slo.slo_id].seq == 7
+    assert recovered.units[slo.slo_id].state.window("24h") == (4500, 5000)
+    assert recovered.units[slo.slo_id].state.window("1h") == store.units[slo.slo_id].state.window("1h")
 
 
 def test_stale_ring_records_are_ignored_on_recovery() -> None:
     """A slot's record from an earlier lap of the ring must not resurrect old counts."""
-    store = PartitionStore(0, SKEW_US)
+    store = SloUnits(SKEW_US, track=True)
     slo = SLOS[0]
-    store.apply(slo, SliEvent(slo.slo_id, NOW_US, 1, 2), 0, NOW_US)
+    assert store.offer(OBJECTIVES[slo.slo_id], SliEvent(slo.slo_id, NOW_US, 1, 2), NOW_US, 0) is None
     records = store.drain_records()
     later = NOW_US + 2 * HOUR_US  # the 5 s, 30 s rings have lapped; the event left 5m, 30m and 1h
-    recovered = PartitionStore.recover(0, SKEW_US, records, later)
-    state = recovered.slos[slo.slo_id].state
+    recovered = SloUnits.recover(OBJECTIVES, records, later, SKEW_US)
+    state = recovered.units[slo.slo_id].state
     assert state.window("5m") == (0, 0)
     assert state.window("1h") == (0, 0)
     assert state.window("24h") == (1, 2)
+
+
+def test_duplicate_ids_expire_after_the_horizon_and_their_records_are_deleted() -> None:
+    horizon = HOUR_US
+    store = SloUnits(SKEW_US, dedup_horizon_us=horizon, track=True)
+    objective = OBJECTIVES[SLOS[0].slo_id]
+    first = SliEvent(SLOS[0].slo_id, NOW_US, 1, 1, "x")
+    assert store.offer(objective, first, NOW_US, 0) is None
+    records = store.drain_records()
+    dedup_keys = [k for k, v in records if k.endswith(b"|d0")]
+    assert dedup_keys == [b"slo-0|d0"]
+    # within the horizon, another record with that id is a duplicate; so it is after recovery
+    assert store.offer(objective, first, NOW_US + horizon - 1, 1) is RejectReason.DUPLICATE_EVENT
+    recovered = SloUnits.recover(OBJECTIVES, records, NOW_US + 1, SKEW_US, horizon)
+    assert recovered.offer(objective, first, NOW_US + 2, 1) is RejectReason.DUPLICATE_EVENT
+    assert recovered.offer(objective, first, NOW_US + 2, 0) is None  # the same record, replayed
+    # once the horizon has passed, the id is accepted again and its segment is deleted
+    store.expire(NOW_US + horizon)
+    assert (b"slo-0|d0", None) in store.drain_records()
+    assert store.offer(objective, first, NOW_US + horizon, 2) is None

@@ -1,19 +1,56 @@
-"""Which timestamps an SLO accepts: `now - retention < ts <= now + max_skew`.
+"""Which events an SLO accepts: the one place where every acceptance rule lives.
 
-Retention covers the longest window the SLO needs: the 30-day rolling window,
-and for calendar SLOs the whole current month or quarter as well.
+An event counts for an SLO when the SLO is known and enabled and its timestamp
+satisfies `now - retention < ts <= now + max_skew`, where retention covers the
+longest window the SLO needs: the 30-day rolling window, and for calendar SLOs
+the whole current month or quarter as well. A verdict is the RejectReason of a
+refusal, or None for an accepted event; callers decide what a refusal costs
+(a dead letter, a line in a replay's error list).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+import numpy.typing as npt
+
 from app.core.calendar import month_of, quarter_of
+from app.core.enums import RejectReason, TimePeriod
 from app.core.windows import LONGEST_ROLLING_US, MINUTE_US
-from app.domain.enums import TimePeriod
-from app.domain.events import RejectReason, reject
 
 DEFAULT_MAX_SKEW_US = 5 * MINUTE_US
+
+Verdict = RejectReason | None
+
+DETAILS: dict[RejectReason, str] = {
+    RejectReason.UNKNOWN_SLO: "no SLO {slo_id!r}",
+    RejectReason.DISABLED_SLO: "SLO {slo_id!r} is disabled",
+    RejectReason.TIMESTAMP_TOO_OLD: "timestamp is older than the SLO's retention",
+    RejectReason.TIMESTAMP_IN_FUTURE: "timestamp is beyond now + max skew",
+    RejectReason.DUPLICATE_EVENT: "event_id {event_id!r} was already accepted for SLO {slo_id!r}",
+}
+FIELDS: dict[RejectReason, str] = {
+    RejectReason.UNKNOWN_SLO: "slo_id",
+    RejectReason.DISABLED_SLO: "slo_id",
+    RejectReason.TIMESTAMP_TOO_OLD: "timestamp",
+    RejectReason.TIMESTAMP_IN_FUTURE: "timestamp",
+    RejectReason.DUPLICATE_EVENT: "event_id",
+}
+
+
+def describe(reason: RejectReason, slo_id: str, event_id: str | None = None) -> str:
+    """The human detail of an acceptance verdict."""
+    return DETAILS[reason].format(slo_id=slo_id, event_id=event_id)
+
+
+def definition_verdict(known: bool, enabled: bool) -> Verdict:
+    """An event for an SLO nobody defined, or one switched off, counts nowhere."""
+    if not known:
+        return RejectReason.UNKNOWN_SLO
+    if not enabled:
+        return RejectReason.DISABLED_SLO
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,20 +60,20 @@ class AcceptanceRange:
     oldest_us: int
     newest_us: int
 
-    def too_old(self, ts_us: int) -> bool:
+    def verdict(self, ts_us: int) -> Verdict:
+        if ts_us < self.oldest_us:
+            return RejectReason.TIMESTAMP_TOO_OLD
+        if ts_us > self.newest_us:
+            return RejectReason.TIMESTAMP_IN_FUTURE
+        return None
+
+    def too_old(self, ts_us: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+        """The batch form of the TIMESTAMP_TOO_OLD verdict (replay)."""
         return ts_us < self.oldest_us
 
-    def too_new(self, ts_us: int) -> bool:
+    def too_new(self, ts_us: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+        """The batch form of the TIMESTAMP_IN_FUTURE verdict (replay)."""
         return ts_us > self.newest_us
-
-    def check(self, ts_us: int) -> None:
-        """RejectedEvent unless ts_us is in range."""
-        if ts_us < self.oldest_us:
-            detail = "timestamp is older than the SLO's retention"
-            raise reject(RejectReason.TIMESTAMP_TOO_OLD, detail, "timestamp")
-        if ts_us > self.newest_us:
-            detail = "timestamp is beyond now + max skew"
-            raise reject(RejectReason.TIMESTAMP_IN_FUTURE, detail, "timestamp")
 
 
 def acceptance_range(now_us: int, period: TimePeriod, max_skew_us: int = DEFAULT_MAX_SKEW_US) -> AcceptanceRange:

@@ -18,8 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from app.core.enums import AlertState, Severity
 from app.core.rules import FiringRule
-from app.domain.enums import AlertState, Severity
 
 STALE_RULE = "SLIDataStale"
 STALE_SEVERITY = Severity.TICKET

@@ -91,8 +91,7 @@ def part_value(state: WindowState, part: Part, offset: int) -> list[int]:
         return [state.quarter.start_us, state.quarter_good, state.quarter_total, offset]
     tier, slot = PART_SLOT[part]
     ring = state.rings[tier]
-    k = ring.head - (ring.head - slot) % ring.n  # the bucket that slot holds now
-    return [k, ring.good[slot], ring.total[slot], offset]
+    return [ring.bucket_at(slot), ring.good[slot], ring.total[slot], offset]
 
 
 def restore(now_us: int, parts: Iterable[tuple[Part, list[int]]]) -> tuple[WindowState, Guard]:

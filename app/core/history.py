@@ -1,20 +1,21 @@
-"""SLI history from the window buckets: points of (end, good, total) at a step.
+"""SLI history from bucket rings: points of (end, good, total) at a step.
 
 The 1-minute ring covers the last 24 hours and the 1-hour ring the last 30
 days; each point sums the buckets in `(end - step, end]`, using the finest
 ring that covers the point and whose bucket divides the step. Points the rings
-no longer cover are left out rather than reported as empty.
+no longer cover are left out rather than reported as empty. The same rule
+answers for a live state and for the buckets a read model copied from one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from app.core.ring import Ring
 from app.core.state import WindowState
-from app.core.windows import HOUR_US, MINUTE_US
 
-_MINUTE_TIER, _HOUR_TIER = 2, 3
+HISTORY_TIERS = (2, 3)  # the 1-minute and 1-hour rings
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,32 +25,55 @@ class HistoryPoint:
     total: int
 
 
-def _sum(ring: Ring, first_k: int, last_k: int) -> tuple[int, int] | None:
-    """Sum of buckets first_k..last_k, or None if the ring no longer holds all of them."""
-    if ring.head - first_k >= ring.n:
-        return None
-    good = total = 0
-    for k in range(first_k, min(last_k, ring.head) + 1):
-        s = k % ring.n
-        good += ring.good[s]
-        total += ring.total[s]
-    return good, total
+@dataclass(frozen=True, slots=True)
+class Buckets:
+    """One ring as history reads it: its width, length, newest bucket and counts."""
+
+    bucket_us: int
+    n: int
+    head: int
+    counts: Callable[[int], tuple[int, int]]  # bucket index -> (good, total)
+
+    @classmethod
+    def of_ring(cls, ring: Ring) -> Buckets:
+        def counts(k: int) -> tuple[int, int]:
+            s = k % ring.n
+            return ring.good[s], ring.total[s]
+
+        return cls(ring.bucket_us, ring.n, ring.head, counts)
+
+    def sum(self, first_k: int, last_k: int) -> tuple[int, int] | None:
+        """Sum of buckets first_k..last_k, or None if the ring no longer holds all of them."""
+        if self.head - first_k >= self.n:
+            return None
+        good = total = 0
+        for k in range(first_k, min(last_k, self.head) + 1):
+            g, t = self.counts(k)
+            good += g
+            total += t
+        return good, total
 
 
-def history(state: WindowState, start_us: int, end_us: int, step_us: int) -> list[HistoryPoint]:
-    """Points ending at start+step, start+2*step, ... <= end (aligned to the step)."""
+def state_buckets(state: WindowState) -> list[Buckets]:
+    return [Buckets.of_ring(state.rings[tier]) for tier in HISTORY_TIERS]
+
+
+def history(
+    buckets: Sequence[Buckets], now_us: int, start_us: int, end_us: int, step_us: int
+) -> list[HistoryPoint]:
+    """Points ending at start+step, start+2*step, ... <= end (aligned to the step);
+    `buckets` finest first."""
     if step_us <= 0 or end_us <= start_us:
         return []
     points = []
     first_end = (start_us // step_us + 1) * step_us
-    last_end = min(end_us, state.now_us + step_us)
+    last_end = min(end_us, now_us + step_us)
     for point_end in range(first_end, last_end + 1, step_us):
-        for tier, bucket_us in ((_MINUTE_TIER, MINUTE_US), (_HOUR_TIER, HOUR_US)):
-            if step_us % bucket_us:
+        for tier in buckets:
+            if step_us % tier.bucket_us:
                 continue
-            ring = state.rings[tier]
-            last_k = point_end // bucket_us
-            sums = _sum(ring, last_k - step_us // bucket_us + 1, last_k)
+            last_k = point_end // tier.bucket_us
+            sums = tier.sum(last_k - step_us // tier.bucket_us + 1, last_k)
             if sums is not None:
                 points.append(HistoryPoint(point_end, *sums))
                 break

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from app.core.alerts import Condition, conditions, is_stale
 from app.core.budget import Budget, BudgetRatio, burn_rate, period_budget, time_to_exhaustion_s
 from app.core.calendar import seconds
+from app.core.enums import SLOStatus, TimePeriod
 from app.core.rules import DEFAULT_RULES, BurnRateRule, FiringRule, firing_rules
 from app.core.state import WindowState
 from app.core.status import DEFAULT_THRESHOLDS, StatusThresholds, slo_status
 from app.core.windows import US_PER_S, WINDOW_BY_NAME, WINDOW_NAMES
-from app.domain.enums import SLOStatus, TimePeriod
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +30,7 @@ class Objective:
     thresholds: StatusThresholds = field(default=DEFAULT_THRESHOLDS)
     min_short_window_events: int = 0
     stale_after_us: int = 0  # SLIDataStale after this long without an event; 0 = off
+    enabled: bool = True  # a disabled SLO accepts no event
     budget_ratio: BudgetRatio = field(init=False)
 
     def __post_init__(self) -> None:

@@ -132,6 +132,10 @@ class Ring:
             self.good[s] = good
             self.total[s] = total
 
+    def bucket_at(self, slot: int) -> int:
+        """The bucket index that `slot` holds now (the newest lap that maps to it)."""
+        return self.head - (self.head - slot) % self.n
+
     def nbytes(self) -> int:
         return self.good.itemsize * (len(self.good) + len(self.total))
 

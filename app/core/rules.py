@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from app.core.budget import BudgetRatio
+from app.core.enums import Severity
 from app.core.exact import decimal, greater
 from app.core.windows import WINDOW_BY_NAME
-from app.domain.enums import Severity
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from app.core.budget import Budget
+from app.core.enums import Severity, SLOStatus
 from app.core.rules import FiringRule
-from app.domain.enums import Severity, SLOStatus
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,12 +12,12 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Annotated, Any
 
 import msgspec
 
 from app.core.calendar import to_us
+from app.core.enums import RejectReason
 from app.errors import RejectedEvent
 
 # Per-event count ceiling: keeps every bucket sum far inside int64 (2**23 maximal
@@ -25,24 +25,6 @@ from app.errors import RejectedEvent
 MAX_COUNT = 2**40
 # Timestamps outside [1970, 10000) cannot be real event times.
 MAX_TS_US = 253_402_300_800 * 1_000_000
-
-
-class RejectReason(StrEnum):
-    INVALID_JSON = "invalid_json"
-    NOT_AN_OBJECT = "not_an_object"
-    MISSING_FIELD = "missing_field"
-    INVALID_SLO_ID = "invalid_slo_id"
-    INVALID_EVENT_ID = "invalid_event_id"
-    NON_INTEGER_COUNT = "non_integer_count"
-    NEGATIVE_COUNT = "negative_count"
-    COUNT_OUT_OF_RANGE = "count_out_of_range"
-    GOOD_EXCEEDS_TOTAL = "good_exceeds_total"
-    INVALID_TIMESTAMP = "invalid_timestamp"
-    NON_FINITE_TIMESTAMP = "non_finite_timestamp"
-    UNKNOWN_SLO = "unknown_slo"
-    DISABLED_SLO = "disabled_slo"
-    TIMESTAMP_TOO_OLD = "timestamp_too_old"
-    TIMESTAMP_IN_FUTURE = "timestamp_in_future"
 
 
 def reject(reason: RejectReason, detail: str, field: str | None = None) -> RejectedEvent:

@@ -45,6 +45,7 @@ def objective_of(slo: SLO) -> Objective:
         thresholds=slo.thresholds(),
         min_short_window_events=slo.min_short_window_events,
         stale_after_us=slo.no_data_alert_after_s * 1_000_000,
+        enabled=slo.enabled,
     )
 
 

@@ -16,13 +16,13 @@ import msgspec
 
 from app.core.alerts import Transition
 from app.core.report import SloReport
+from app.core.units import SloUnits
 from app.domain.alert_events import alert_event, resolved_event
 from app.domain.enums import AlertState
 from app.domain.models import SLO
 from app.stream.kafka_io import KeyPartitions
 from app.stream.metrics import WorkerMetrics
 from app.stream.record_batches import RecordBatches
-from app.stream.store import PartitionStore
 
 log = logging.getLogger(__name__)
 _encode = msgspec.json.Encoder().encode
@@ -49,7 +49,7 @@ class AlertOutbox:
     def publish(
         self,
         out: RecordBatches,
-        store: PartitionStore,
+        store: SloUnits,
         slo_id: str,
         slo: SLO | None,
         report: SloReport | None,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from app.core.history import history
+from app.core.history import history, state_buckets
 from app.core.report import SloReport
 from app.domain.models import SLO, ErrorBudget, SLIMetric, SLOStatusReport
 from app.domain.views import error_budget, status_report
@@ -57,9 +57,9 @@ class WorkerSloService:
         if slo is None:
             return None
         store = self.worker.stores.get(partition_for(slo_id.encode(), self.worker.n_partitions))
-        if store is None or slo_id not in store.slos:
+        if store is None or slo_id not in store:
             return None
-        return slo, store.evaluate(slo, wall_us())
+        return slo, store.evaluate(self.worker.objectives[slo_id], wall_us())
 
     async def status(self, slo_id: str) -> SLOStatusReport | None:
         if self.worker.read_model is not None:
@@ -78,13 +78,14 @@ class WorkerSloService:
             return await self.worker.read_model.history(slo_id, start_us, end_us, step_s)
         slo = self.worker.definitions.get(slo_id)
         store = self.worker.stores.get(partition_for(slo_id.encode(), self.worker.n_partitions))
-        if slo is None or store is None or slo_id not in store.slos:
+        unit = store.get(slo_id) if store is not None else None
+        if slo is None or unit is None:
             return []
-        state = store.slos[slo_id].state
+        state = unit.state
         state.advance(wall_us())
         return [
             SLIMetric.of(slo_id, p.end_us, step_s, p.good, p.total)
-            for p in history(state, start_us, end_us, step_s * 1_000_000)
+            for p in history(state_buckets(state), state.now_us, start_us, end_us, step_s * 1_000_000)
         ]
 
     def ready(self) -> bool:

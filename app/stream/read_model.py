@@ -11,15 +11,16 @@ logged and counted but never stalls the pipeline.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from app.core.history import HISTORY_TIERS, Buckets, history
 from app.core.report import SloReport
 from app.core.state import WindowState
-from app.core.windows import HOUR_US, MINUTE_US
+from app.core.windows import HOUR_US, MINUTE_US, TIERS
 from app.domain.models import SLO, ErrorBudget, SLIMetric, SLOStatusReport
 from app.domain.views import error_budget, status_report
 from app.errors import Unavailable
@@ -60,10 +61,10 @@ class ReadModel:
             if tier not in _TIERS:
                 continue
             ring = state.rings[tier]
-            k = ring.head - (ring.head - slot) % ring.n
-            suffix = _TIERS[tier][0]
-            pipe.hset(self._key(slo.slo_id, suffix), str(k), f"{ring.good[slot]},{ring.total[slot]}")
-            pipe.hdel(self._key(slo.slo_id, suffix), str(k - ring.n))  # that slot's previous lap
+            k = ring.bucket_at(slot)
+            key = self._key(slo.slo_id, _TIERS[tier][0])
+            pipe.hset(key, mapping={str(k): f"{ring.good[slot]},{ring.total[slot]}", "head": str(ring.head)})
+            pipe.hdel(key, str(k - ring.n))  # that slot's previous lap
 
     def forget(self, slo_id: str) -> None:
         """Queue the deletion of everything held for a deleted SLO."""
@@ -97,21 +98,25 @@ class ReadModel:
         return None if raw is None else ErrorBudget.model_validate_json(raw)
 
     async def history(self, slo_id: str, start_us: int, end_us: int, step_s: int) -> list[SLIMetric]:
-        step_us = step_s * 1_000_000
-        suffix, bucket_us = ("m", MINUTE_US) if step_us % HOUR_US else ("h", HOUR_US)
-        raw = await self._read(self.client.hgetall(self._key(slo_id, suffix)))
-        buckets = {int(k): tuple(int(x) for x in v.split(b",")) for k, v in raw.items()}
-        if not buckets:
-            return []
-        oldest = min(buckets)
-        points = []
-        first_end = (start_us // step_us + 1) * step_us
-        for point_end in range(first_end, end_us + 1, step_us):
-            last_k = point_end // bucket_us
-            first_k = last_k - step_us // bucket_us + 1
-            if first_k < oldest or first_k > max(buckets):
+        tiers = []
+        for tier in HISTORY_TIERS:
+            raw = await self._read(self.client.hgetall(self._key(slo_id, _TIERS[tier][0])))
+            head = raw.pop(b"head", None)
+            if head is None:
                 continue
-            good = sum(buckets.get(k, (0, 0))[0] for k in range(first_k, last_k + 1))
-            total = sum(buckets.get(k, (0, 0))[1] for k in range(first_k, last_k + 1))
-            points.append(SLIMetric.of(slo_id, point_end, step_s, good, total))
-        return points
+            counts = {int(k): (int(g), int(t)) for k, v in raw.items() for g, t in (v.split(b","),)}
+            tiers.append(Buckets(TIERS[tier].bucket_us, TIERS[tier].n_buckets, int(head), _lookup(counts)))
+        if not tiers:
+            return []
+        now_us = max(t.head * t.bucket_us for t in tiers)
+        return [
+            SLIMetric.of(slo_id, p.end_us, step_s, p.good, p.total)
+            for p in history(tiers, now_us, start_us, end_us, step_s * 1_000_000)
+        ]
+
+
+def _lookup(counts: dict[int, tuple[int, int]]) -> Callable[[int], tuple[int, int]]:
+    def get(k: int) -> tuple[int, int]:
+        return counts.get(k, (0, 0))
+
+    return get

@@ -31,10 +31,13 @@ import msgspec
 from aiokafka import TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
-from app.core.report import SloReport
+from app.core.acceptance import FIELDS, definition_verdict, describe
+from app.core.report import Objective, SloReport
+from app.core.unit import status_key
+from app.core.units import SloUnits
 from app.domain.events import RejectReason, TimestampCache, decode_event, reject
 from app.domain.models import SLO
-from app.domain.views import status_event
+from app.domain.views import objective_of, status_event
 from app.errors import RejectedEvent
 from app.sinks.wiring import build_sinks
 from app.stream.alert_outbox import AlertOutbox
@@ -52,7 +55,6 @@ from app.stream.metrics import WorkerMetrics
 from app.stream.read_model import ReadModel
 from app.stream.record_batches import RecordBatches
 from app.stream.settings import WorkerSettings
-from app.stream.store import PartitionStore
 from app.topology import Topology
 
 log = logging.getLogger(__name__)
@@ -60,12 +62,6 @@ _encode = msgspec.json.Encoder().encode
 
 StatusCallback = Callable[[dict[str, Any]], None]  # called with each status and alert event
 Sends = list[asyncio.Future[Any]]
-
-
-def _status_key(report: SloReport) -> tuple[str, frozenset[str]]:
-    """What a timer-driven status event is published on a change of: the status and
-    the alert conditions (firing rules, staleness)."""
-    return report.status.value, report.alert_names
 
 
 def wall_us() -> int:
@@ -87,10 +83,12 @@ class Worker:
         self.topics = topology.topics
         self.changelog = changelog_topic(topology)
         self.max_skew_us = round(topology.max_skew_s * 1_000_000)
+        self.dedup_horizon_us = round(topology.dedup_horizon_s * 1_000_000)
         self.definitions: dict[str, SLO] = {}
+        self.objectives: dict[str, Objective] = {}  # the engine's view of each definition, built once
         self._retired: dict[str, SLO] = {}  # deleted definitions, until their state is purged
         self._deleted: set[str] = set()  # ids whose latest definition record is a tombstone
-        self.stores: dict[int, PartitionStore] = {}
+        self.stores: dict[int, SloUnits] = {}
         self.stats: Counter[str] = Counter()
         self.metrics = WorkerMetrics()
         self.alerts = AlertOutbox(
@@ -189,6 +187,9 @@ class Worker:
             self.metrics.forget_slo(old)  # its series must not outlive it (or its old labels)
         if slo is not None:
             self.definitions[slo_id] = slo
+            self.objectives[slo_id] = objective_of(slo)
+        else:
+            self.objectives.pop(slo_id, None)
 
     # -- rebalance ---------------------------------------------------------------
     async def release(self, revoked: list[TopicPartition]) -> None:
@@ -196,7 +197,7 @@ class Worker:
             await self.producer.flush()
             for tp in revoked:
                 store = self.stores.pop(tp.partition, None)
-                for slo_id in store.slos if store else ():
+                for slo_id in store.units if store else ():
                     if slo_id in self.definitions:  # the new owner exports this SLO now
                         self.metrics.forget_slo(self.definitions[slo_id])
         self.ready.clear()
@@ -214,7 +215,9 @@ class Worker:
                     by_partition[tp.partition].append((key, value))
             now = wall_us()
             for partition, recs in by_partition.items():
-                self.stores[partition] = PartitionStore.recover(partition, self.max_skew_us, recs, now)
+                self.stores[partition] = SloUnits.recover(
+                    self.objectives, recs, now, self.max_skew_us, self.dedup_horizon_us
+                )
         elapsed = time.perf_counter() - started
         self.stats["recoveries"] += 1
         self.metrics.recovery.set(elapsed)
@@ -289,7 +292,7 @@ class Worker:
 
     async def _handle(
         self,
-        store: PartitionStore,
+        store: SloUnits,
         tp: TopicPartition,
         record: Any,
         now: int,
@@ -301,19 +304,20 @@ class Worker:
             if raw is None:
                 raise reject(RejectReason.INVALID_JSON, "message has no value")
             event = decode_event(raw, self._ts_cache)
-            slo = self.definitions.get(event.slo_id)
-            if slo is None:
-                raise reject(RejectReason.UNKNOWN_SLO, f"no SLO {event.slo_id!r}", "slo_id")
-            if not slo.enabled:
-                raise reject(RejectReason.DISABLED_SLO, f"SLO {event.slo_id!r} is disabled", "slo_id")
-            key = event.slo_id.encode()
-            if record.key != key or self._owner_partition[key] != tp.partition:
-                # Unkeyed or wrongly keyed: publish again under its slo_id, to the
-                # partition that owns the SLO's state; this copy is not counted.
-                sends.append(await self.producer.send(self.topics.metrics, raw, key=key))
-                self._count("repartitioned", self.metrics.repartitioned, 1)
-                return None
-            store.apply(slo, event, record.offset, now)
+            objective = self.objectives.get(event.slo_id)
+            verdict = definition_verdict(objective is not None, objective is not None and objective.enabled)
+            if verdict is None:
+                key = event.slo_id.encode()
+                if record.key != key or self._owner_partition[key] != tp.partition:
+                    # Unkeyed or wrongly keyed: publish again under its slo_id, to the
+                    # partition that owns the SLO's state; this copy is not counted.
+                    sends.append(await self.producer.send(self.topics.metrics, raw, key=key))
+                    self._count("repartitioned", self.metrics.repartitioned, 1)
+                    return None
+                verdict = store.offer(objective, event, now, record.offset)
+            if verdict is not None:
+                detail = describe(verdict, event.slo_id, event.event_id)
+                raise reject(verdict, detail, FIELDS[verdict])
         except RejectedEvent as exc:
             sends.append(await self._dead_letter(tp, record, exc))
             return None
@@ -330,16 +334,16 @@ class Worker:
         return future
 
     def _stage_status(
-        self, out: RecordBatches, store: PartitionStore, slo: SLO, now: int, report: SloReport | None = None
+        self, out: RecordBatches, store: SloUnits, slo: SLO, now: int, report: SloReport | None = None
     ) -> None:
         """Queue an SLO's status event (sent with the batch's other records); evaluates it
         unless the caller already did."""
-        report = report or store.evaluate(slo, now)
-        runtime = store.slos[slo.slo_id]
+        report = report or store.evaluate(self.objectives[slo.slo_id], now)
+        runtime = store.units[slo.slo_id]
         seq = runtime.seq + 1
         event = status_event(slo, report, seq, now)
         transitions = store.step_alerts(slo.slo_id, report.conditions, report.now_us)
-        store.mark_published(slo.slo_id, seq, _status_key(report))
+        store.mark_published(slo.slo_id, seq, status_key(report))
         self._count("status_out", self.metrics.status_out, 1)
         self.metrics.observe_slo(slo, report)
         if self.read_model is not None:
@@ -350,11 +354,11 @@ class Worker:
         out.add(self.topics.status, self._status_partition[key], key, _encode(event))
         self.alerts.publish(out, store, slo.slo_id, slo, report, transitions)
 
-    def _resolve_open(self, out: RecordBatches, store: PartitionStore, slo: SLO | None, slo_id: str, now: int) -> None:
+    def _resolve_open(self, out: RecordBatches, store: SloUnits, slo: SLO | None, slo_id: str, now: int) -> None:
         """End a deleted or disabled SLO's open episodes. Without its definition (deleted
         before this worker started) the resolved events repeat their firing events'
         figures; their identity is the firing one's either way."""
-        report = store.evaluate(slo, now) if slo is not None else None
+        report = store.evaluate(objective_of(slo), now) if slo is not None else None
         self.alerts.publish(out, store, slo_id, slo, report, store.retire_alerts(slo_id, now))
 
     # -- the timer -----------------------------------------------------------------
@@ -368,7 +372,8 @@ class Worker:
         """Re-evaluate every SLO on the wall clock; publish those whose status or rules changed."""
         out, log_out = RecordBatches(self.producer), RecordBatches(self.producer)
         for partition, store in self.stores.items():
-            for slo_id, runtime in list(store.slos.items()):
+            store.expire(now)  # dedup ids past the horizon
+            for slo_id, runtime in list(store.units.items()):
                 slo = self.definitions.get(slo_id)
                 if slo is None or not slo.enabled:
                     if runtime.book.open:  # deleted or disabled: its open alerts end now
@@ -382,8 +387,8 @@ class Worker:
                         if self.read_model is not None:
                             self.read_model.forget(slo_id)
                     continue
-                report = store.evaluate(slo, now)
-                if _status_key(report) != runtime.last_status:
+                report = store.evaluate(self.objectives[slo_id], now)
+                if status_key(report) != runtime.last_status:
                     self._stage_status(out, store, slo, now, report)
             for key, value in store.drain_records():
                 log_out.add(self.changelog, partition, key, value)

@@ -1,0 +1,78 @@
+"""One SLO's unit of evaluation: its objective, window state, alert book and dedup ids.
+
+Replay, the streaming worker's partition stores and the API all hold SLOs as
+these units (app/core/units collects them), so a feature added here is added
+everywhere at once. Pure: `now` is always passed in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.core.alerts import AlertBook, Condition, Transition, step
+from app.core.changelog import Guard, Part, add_guarded, parts_of_event
+from app.core.dedup import DedupWindow
+from app.core.report import Objective, SloReport, evaluate
+from app.core.state import WindowState
+
+META = "meta"
+
+StatusKey = tuple[str, frozenset[str]]  # (status, alert conditions): what a status event is published on
+
+
+def status_key(report: SloReport) -> StatusKey:
+    """What a timer-driven status event is published on a change of: the status and
+    the alert conditions (firing rules, staleness)."""
+    return report.status.value, report.alert_names
+
+
+@dataclass(slots=True)
+class SloUnit:
+    objective: Objective
+    state: WindowState
+    book: AlertBook = field(default_factory=AlertBook)  # open alert episodes (never re-fired)
+    dedup: DedupWindow = field(default_factory=DedupWindow)
+    seq: int = 0  # sequence of the last status event published
+    last_status: StatusKey | None = None  # the last published; a timer publishes on a change only
+    firing_events: dict[str, Any] = field(default_factory=dict)  # rule -> its open episode's event
+    # Changelog bookkeeping (only when the collection tracks changes):
+    guard: Guard | None = None  # parts recovered from the changelog, until replay passes them
+    guard_until: int = -1  # highest offset in the guard
+    dirty: dict[Part, int] = field(default_factory=dict)  # part -> offset of its last event
+    expired: list[Part] = field(default_factory=list)  # parts to delete from the changelog
+
+    @property
+    def slo_id(self) -> str:
+        return self.objective.slo_id
+
+    def count(self, ts_us: int, good: int, total: int, offset: int, now_us: int, track: bool) -> None:
+        """Count an accepted event read at input `offset`, at processing time `now_us`.
+        A timestamp ahead of `now_us` (within the skew) moves the SLO's time forward
+        with it, so nothing waits in a buffer."""
+        state = self.state
+        state.advance(max(now_us, ts_us))
+        if self.guard is not None and offset <= self.guard_until:
+            add_guarded(state, ts_us, good, total, offset, self.guard)
+        else:
+            self.guard = None
+            state.add(ts_us, good, total)
+        if track:
+            dirty = self.dirty
+            for part, _k in parts_of_event(state, ts_us):
+                dirty[part] = offset
+            dirty[META] = offset
+
+    def evaluate(self, now_us: int) -> SloReport:
+        self.state.advance(now_us)
+        return evaluate(self.objective, self.state)
+
+    def step_alerts(self, now: Sequence[Condition], now_us: int) -> list[Transition]:
+        """Advance the alert state machines to an evaluation at `now_us` that found
+        the `now` conditions."""
+        return step(self.book, now, now_us)
+
+    def touch(self) -> None:
+        """Mark the META record (sequence, status, alert book) as changed."""
+        self.dirty[META] = self.dirty.get(META, -1)
