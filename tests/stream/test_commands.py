@@ -88,3 +88,64 @@ def test_produce_backfills_a_file_and_reports_bad_lines(bootstrap: str, spawn: S
                 assert time.monotonic() < deadline, finals
 
     assert asyncio.run(counted()) == {"bf-a": (190, 200), "bf-b": (7, 10)}
+
+
+@pytest.mark.timeout(150)
+def test_producing_a_file_twice_counts_it_once_across_a_crash(bootstrap: str, spawn: Spawn, tmp_path: Path) -> None:
+    """Events carrying event_ids: the second run of `produce` on the same file is refused
+    as duplicates (dead letter `duplicate_event`), even though the worker was SIGKILLed
+    and restarted in between: the dedup horizon lives in the changelog."""
+    topology = make_topology(tmp_path, [slo_def("dd-a"), slo_def("dd-b")], partitions=2)
+    now = time.time()
+    lines = [
+        json.dumps({"slo_id": slo_id, "timestamp": now - 60 * i, "good": 9, "total": 10, "event_id": f"{slo_id}-{i}"})
+        for i in range(1, 6)
+        for slo_id in ("dd-a", "dd-b")
+    ]
+    lines.append(json.dumps({"slo_id": "dd-a", "timestamp": now - 30, "good": 1, "total": 1}))  # no id
+    events = tmp_path / "with-ids.jsonl"
+    events.write_text("\n".join(lines) + "\n")
+    flags = ["--bootstrap", bootstrap, "--topology", str(topology.path)]
+
+    def produce() -> None:
+        run = subprocess.run(
+            [sys.executable, "-m", "app", "produce", *flags, "--events", str(events)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert run.returncode == 0, run.stderr
+
+    async def finals(want: dict[str, tuple[int, int]]) -> None:
+        async with TopicReader(bootstrap, topology.status) as status:
+            await status.wait_until(
+                lambda records: {
+                    u["slo_id"]: (u["good_events"], u["total_events"])
+                    for u in (json.loads(r.value)["slo_status_update"] for r in records)
+                }
+                == want,
+                timeout=30,
+                what=f"status events with counts {want}",
+            )
+
+    first = spawn(bootstrap, topology, "dedup-1")
+    asyncio.run(first.ready())
+    produce()
+    asyncio.run(finals({"dd-a": (46, 51), "dd-b": (45, 50)}))
+    first.kill()
+
+    second = spawn(bootstrap, topology, "dedup-2")
+    asyncio.run(second.ready())
+    produce()
+
+    async def duplicates() -> list[dict[str, str]]:
+        async with TopicReader(bootstrap, topology.dead_letter) as dlq:
+            await dlq.wait_until(lambda records: len(records) >= 10, timeout=30, what="10 dead letters")
+            return [{k: v.decode() for k, v in r.headers} for r in dlq.records]
+
+    headers = asyncio.run(duplicates())
+    assert [h["dlq.reason"] for h in headers] == ["duplicate_event"] * 10
+    assert all(h["dlq.field"] == "event_id" for h in headers)
+    # the event without an id counted twice (never deduplicated), the others once
+    asyncio.run(finals({"dd-a": (47, 52), "dd-b": (45, 50)}))
