@@ -99,8 +99,24 @@ def _bootstrap(args: argparse.Namespace) -> str:
     return bootstrap
 
 
+_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def log_levels(text: str) -> tuple[str, dict[str, str]]:
+    """`INFO` or `INFO,app.stream.timer=DEBUG`: the root level, then per-logger levels."""
+    root, *rest = text.split(",")
+    per_logger = dict(item.split("=", 1) for item in rest if "=" in item)
+    bad = [lvl for lvl in (root, *per_logger.values()) if lvl.upper() not in _LEVELS]
+    if bad or len(per_logger) != len(rest):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected LEVEL[,LOGGER=LEVEL...] with levels {', '.join(_LEVELS)}")
+    return root.upper(), {name: lvl.upper() for name, lvl in per_logger.items()}
+
+
 def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    logging.basicConfig(level=args.log_level, stream=err, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    root_level, per_logger = args.log_level
+    logging.basicConfig(level=root_level, stream=err, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for name, level in per_logger.items():
+        logging.getLogger(name).setLevel(level)
     settings = _settings(args)
     topology = load_topology(settings.topology_path)
     return run_async(run_worker(topology, settings, demo=args.demo, quiet=args.quiet, out=out))
@@ -219,7 +235,13 @@ def build_parser() -> argparse.ArgumentParser:
     _stream_flags(run)
     run.add_argument("--demo", action="store_true", help="also run the demo producer")
     run.add_argument("--quiet", action="store_true", help="do not print status events")
-    run.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    run.add_argument(
+        "--log-level",
+        default=("WARNING", {}),
+        type=log_levels,
+        metavar="LEVEL[,LOGGER=LEVEL...]",
+        help="root level (DEBUG, INFO, WARNING, ERROR), then per-logger levels, e.g. INFO,app.stream.timer=DEBUG",
+    )
     run.set_defaults(func=cmd_run)
 
     demo = sub.add_parser("produce-demo", help="synthetic SLI traffic with a scripted incident")

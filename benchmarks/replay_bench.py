@@ -52,10 +52,7 @@ def make_slos(n: int) -> list[SLO]:
 def make_events(path: Path, slos: list[SLO], days: int) -> int:
     rng = np.random.default_rng(7)
     minutes = days * 1440
-    stamps = [
-        time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(NOW_S - (minutes - 1 - m) * 60))
-        for m in range(minutes)
-    ]
+    stamps = [time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(NOW_S - (minutes - 1 - m) * 60)) for m in range(minutes)]
     n = 0
     with path.open("w") as f:
         for m in range(minutes):
@@ -153,9 +150,7 @@ def main() -> None:
         t0 = time.perf_counter()
         make_events(path, slos, args.days)
         print(f"generated {path} in {time.perf_counter() - t0:.1f}s")
-    print(
-        f"file: {path.stat().st_size / 1e6:.0f} MB; python {platform.python_version()}; {platform.machine()}"
-    )
+    print(f"file: {path.stat().st_size / 1e6:.0f} MB; python {platform.python_version()}; {platform.machine()}")
     replay_runs = [bench_replay(slos, path) for _ in range(3)]
     json_runs = [bench_json_loads(path) for _ in range(3)]
     replay_s = statistics.median(r[0] for r in replay_runs)

@@ -58,9 +58,7 @@ def state_buckets(state: WindowState) -> list[Buckets]:
     return [Buckets.of_ring(state.rings[tier]) for tier in HISTORY_TIERS]
 
 
-def history(
-    buckets: Sequence[Buckets], now_us: int, start_us: int, end_us: int, step_us: int
-) -> list[HistoryPoint]:
+def history(buckets: Sequence[Buckets], now_us: int, start_us: int, end_us: int, step_us: int) -> list[HistoryPoint]:
     """Points ending at start+step, start+2*step, ... <= end (aligned to the step);
     `buckets` finest first."""
     if step_us <= 0 or end_us <= start_us:

@@ -19,7 +19,7 @@ from app.domain.views import error_budget, status_report
 from app.errors import Unavailable
 from app.stream.definitions_feed import delete_definition, publish_definition
 from app.stream.kafka_io import partition_for
-from app.stream.worker import Worker, wall_us
+from app.stream.worker import Worker
 
 APPLY_TIMEOUT_S = 10.0
 
@@ -59,7 +59,7 @@ class WorkerSloService:
         store = self.worker.stores.get(partition_for(slo_id.encode(), self.worker.n_partitions))
         if store is None or slo_id not in store:
             return None
-        return slo, store.evaluate(self.worker.objectives[slo_id], wall_us())
+        return slo, store.evaluate(self.worker.objectives[slo_id], self.worker.clock.now_us())
 
     async def status(self, slo_id: str) -> SLOStatusReport | None:
         if self.worker.read_model is not None:
@@ -82,7 +82,7 @@ class WorkerSloService:
         if slo is None or unit is None:
             return []
         state = unit.state
-        state.advance(wall_us())
+        state.advance(self.worker.clock.now_us())
         return [
             SLIMetric.of(slo_id, p.end_us, step_s, p.good, p.total)
             for p in history(state_buckets(state), state.now_us, start_us, end_us, step_s * 1_000_000)

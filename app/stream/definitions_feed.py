@@ -58,6 +58,7 @@ class DefinitionsFeed:
         slo_id = key.decode(errors="replace")
         if value is None:
             self.on_change(slo_id, None)
+            log.debug("definition %s deleted", slo_id)
             return
         try:
             slo = parse_slo(_json(value), "definition")
@@ -70,6 +71,7 @@ class DefinitionsFeed:
             log.warning("definitions topic: key %r does not match slo_id %r; ignored", slo_id, slo.slo_id)
             return
         self.on_change(slo_id, slo)
+        log.debug("definition %s applied", slo_id)
 
     @property
     def task(self) -> asyncio.Task[None] | None:

@@ -31,6 +31,7 @@ import msgspec
 from aiokafka import TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
+from app.clock import Clock, SystemClock
 from app.core.acceptance import FIELDS, definition_verdict, describe
 from app.core.report import Objective, SloReport
 from app.core.unit import status_key
@@ -58,14 +59,11 @@ from app.stream.settings import WorkerSettings
 from app.topology import Topology
 
 log = logging.getLogger(__name__)
+timer_log = logging.getLogger("app.stream.timer")
 _encode = msgspec.json.Encoder().encode
 
 StatusCallback = Callable[[dict[str, Any]], None]  # called with each status and alert event
 Sends = list[asyncio.Future[Any]]
-
-
-def wall_us() -> int:
-    return time.time_ns() // 1000
 
 
 class Worker:
@@ -75,7 +73,10 @@ class Worker:
         topology: Topology,
         settings: WorkerSettings,
         on_status: StatusCallback | None = None,
+        clock: Clock | None = None,
     ) -> None:
+        self.clock: Clock = clock or SystemClock()
+        self.ticks = 0  # timer passes completed (logged at DEBUG on app.stream.timer)
         self.bootstrap = bootstrap
         self.topology = topology
         self.settings = settings
@@ -213,7 +214,7 @@ class Worker:
             for tp, key, value in records:
                 if key is not None:
                     by_partition[tp.partition].append((key, value))
-            now = wall_us()
+            now = self.clock.now_us()
             for partition, recs in by_partition.items():
                 self.stores[partition] = SloUnits.recover(
                     self.objectives, recs, now, self.max_skew_us, self.dedup_horizon_us
@@ -240,7 +241,7 @@ class Worker:
                     await self.process(batch)
 
     async def process(self, batch: dict[TopicPartition, list[Any]]) -> None:
-        now = wall_us()
+        now = self.clock.now_us()
         sends: Sends = []
         out, log_out = RecordBatches(self.producer), RecordBatches(self.producer)
         touched: dict[int, set[str]] = {}
@@ -275,7 +276,7 @@ class Worker:
         if self.read_model is not None:
             await self.read_model.flush()
         if touched:
-            self.metrics.latency.observe(max(0.0, (wall_us() // 1000 - oldest_ms) / 1000))
+            self.metrics.latency.observe(max(0.0, (self.clock.now_us() // 1000 - oldest_ms) / 1000))
         if commits:
             try:
                 await self.consumer.commit(commits)
@@ -364,9 +365,11 @@ class Worker:
     # -- the timer -----------------------------------------------------------------
     async def _timer_loop(self) -> None:
         while not self._stopping.is_set():
-            await asyncio.sleep(self.topology.timer_interval_s)
+            await self.clock.sleep(self.topology.timer_interval_s)
             async with self._lock:
-                await self.tick(wall_us())
+                await self.tick(self.clock.now_us())
+            self.ticks += 1
+            timer_log.debug("timer tick %d done", self.ticks)
 
     async def tick(self, now: int) -> None:
         """Re-evaluate every SLO on the wall clock; publish those whose status or rules changed."""

@@ -36,7 +36,6 @@ MINUTE_US = 60 * US
 HOUR_US = 3600 * US
 
 
-
 @dataclass
 class ApiWorker:
     """A worker process and an HTTP client bound to its API."""

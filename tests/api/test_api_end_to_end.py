@@ -6,6 +6,7 @@ and /metrics showing what the worker did.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import random
 import time
@@ -283,7 +284,8 @@ def test_a_re_created_slo_starts_empty_in_the_read_model_too(
     """Deleting an SLO tombstones its state (changelog and Redis): re-creating the id
     does not bring the old windows back."""
     topology = make_topology(tmp_path, [], partitions=2, timer_interval_s=0.3)
-    http = start_api_worker(spawn, bootstrap, topology, "api-recreate", redis_url=redis_url).http
+    worker = start_api_worker(spawn, bootstrap, topology, "api-recreate", redis_url=redis_url)
+    http = worker.http
     slo_id = "born-again"
     assert http.post(API, json=slo_def(slo_id)).status_code == 201
     now_s = time.time()
@@ -295,7 +297,7 @@ def test_a_re_created_slo_starts_empty_in_the_read_model_too(
     assert http.get(f"{API}/{slo_id}/error-budget").json()["consumed_budget"] == 1
 
     assert http.delete(f"{API}/{slo_id}").status_code == 204
-    time.sleep(1.0)  # a few timer ticks: the owner purges the deleted SLO's state
+    asyncio.run(worker.process.wait_ticks(2))  # a whole timer pass after the deletion purges its state
     assert http.post(API, json=slo_def(slo_id)).status_code == 201
     assert http.get(f"{API}/{slo_id}/status").status_code == 404  # no data for the new one yet
     now_s = time.time()

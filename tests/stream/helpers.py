@@ -146,6 +146,11 @@ def log_time(asctime: str) -> float:
     return datetime.strptime(asctime, "%Y-%m-%d %H:%M:%S,%f").timestamp()
 
 
+# Loggers whose DEBUG lines are the signals tests wait on: timer passes, definitions applied.
+DEBUG_SIGNALS = "INFO,app.stream.timer=DEBUG,app.stream.definitions_feed=DEBUG"
+_TICK = re.compile(r"timer tick (\d+) done")
+
+
 class WorkerProcess:
     """`python -m app run` as a subprocess, its stdout and stderr in files."""
 
@@ -167,7 +172,7 @@ class WorkerProcess:
         out, err = open(self.out_path, "wb"), open(self.err_path, "wb")  # noqa: SIM115
         self._files = [out, err]
         argv = [sys.executable, "-m", "app", "run", "--bootstrap", self.bootstrap]
-        argv += ["--topology", str(self.topology.path), "--quiet", "--log-level", "INFO"]
+        argv += ["--topology", str(self.topology.path), "--quiet", "--log-level", DEBUG_SIGNALS]
         self.proc = subprocess.Popen(
             argv,
             cwd=ROOT,
@@ -209,6 +214,26 @@ class WorkerProcess:
                 raise AssertionError(f"worker exited while waiting for {pattern!r}\n{self.describe()}")
             if time.monotonic() > deadline:
                 raise AssertionError(f"no {pattern!r} after {timeout}s\n{self.describe()}")
+            await asyncio.sleep(0.02)
+
+    def ticks(self) -> int:
+        """Timer passes the worker has completed so far."""
+        return max((int(m[1]) for m in _TICK.finditer(self.stderr())), default=0)
+
+    async def wait_ticks(self, n: int, timeout: float = 30.0) -> None:
+        """Wait until the timer has completed `n` more passes than now: every evaluation
+        the timer owes to what happened before this call has been published."""
+        target = self.ticks() + n
+        await self.wait_for(rf"timer tick {target} done", timeout)
+
+    async def wait_definition(self, slo_id: str, times: int, state: str = "applied", timeout: float = 20.0) -> None:
+        """Wait until the worker's definitions feed has applied (or deleted) `slo_id` for
+        the `times`-th time since it started (the topology's own publication counts)."""
+        regex = re.compile(rf"definition {re.escape(slo_id)} {state}$", re.MULTILINE)
+        deadline = time.monotonic() + timeout
+        while len(regex.findall(self.stderr())) < times:
+            assert self.alive(), f"worker exited while waiting for {regex.pattern!r}\n{self.describe()}"
+            assert time.monotonic() < deadline, f"no {regex.pattern!r} x{times} after {timeout}s\n{self.describe()}"
             await asyncio.sleep(0.02)
 
     async def ready(self, timeout: float = 30.0) -> None:

@@ -19,6 +19,7 @@ from tests.stream.helpers import (
     Producer,
     Spawn,
     TopicReader,
+    WorkerProcess,
     event_bytes,
     keyed,
     make_topology,
@@ -48,7 +49,7 @@ def bad_events(slo_id: str, n: int) -> list[Msg]:
 
 
 async def end_episodes_by_a_stricter_policy(
-    producer: Producer, topology: Any, alerts: TopicReader, slo: dict[str, Any]
+    producer: Producer, topology: Any, alerts: TopicReader, slo: dict[str, Any], worker: WorkerProcess
 ) -> list[dict[str, Any]]:
     """Publish the SLO with one rule at threshold 1000 (> the burn of 500): the timer
     resolves the four open episodes. Returns every alert event once they are in."""
@@ -60,7 +61,7 @@ async def end_episodes_by_a_stricter_policy(
     }
     await producer.send(topology.definitions, [Msg(slo["slo_id"].encode(), json.dumps(strict).encode())])
     await poll_until(alerts, lambda evs: len(evs) >= 8, 20, "four resolved events")
-    await asyncio.sleep(1.5)  # and nothing more
+    await worker.wait_ticks(3)  # and nothing more, three timer passes later
     await alerts.poll(200)
     return alert_events(alerts)
 
@@ -101,12 +102,12 @@ def test_one_firing_event_per_episode_across_a_crash_then_one_resolved(
                 while not counted(4_000):
                     assert time.monotonic() < deadline, "the second worker never counted the new events"
                     await status.poll(100)
-            await asyncio.sleep(2)  # several timer ticks of the new owner
+            await second.wait_ticks(3)  # several timer passes of the new owner
             await alerts.poll(200)
             assert len(alert_events(alerts)) == 4, "a restart must not fire an open episode again"
 
             # A stricter policy ends every episode: the timer resolves them.
-            events = await end_episodes_by_a_stricter_policy(producer, topology, alerts, slo)
+            events = await end_episodes_by_a_stricter_policy(producer, topology, alerts, slo, second)
             assert len(events) == 8
             for rule in DEFAULT_RULES:
                 fired, resolved = [e for e in events if e["rule"] == rule]
@@ -164,7 +165,7 @@ def test_deleting_or_disabling_an_slo_resolves_its_open_alerts(bootstrap: str, s
                 ],
             )
             await poll_until(alerts, lambda evs: len(evs) >= 16, 20, "eight resolved events")
-            await asyncio.sleep(1.5)
+            await worker.wait_ticks(3)  # and nothing more
             await alerts.poll(200)
             events = alert_events(alerts)
             assert len(events) == 16
@@ -183,7 +184,7 @@ def test_deleting_or_disabling_an_slo_resolves_its_open_alerts(bootstrap: str, s
             # Re-created under the same id, the SLO starts from empty windows: the
             # deleted one's state was tombstoned in the changelog.
             await producer.send(topology.definitions, [Msg(b"gone-api", json.dumps(gone).encode())])
-            await asyncio.sleep(1.0)  # the definitions feed applies it
+            await worker.wait_definition("gone-api", times=2)  # once from the topology, now again
             await producer.send(topology.metrics, keyed([event_bytes("gone-api", time.time(), 100, 100)]))
             async with TopicReader(bootstrap, topology.status) as status:
                 deadline = time.monotonic() + 20
@@ -226,10 +227,16 @@ def test_failover_to_the_surviving_worker_neither_refires_nor_loses_an_episode(
             owner.kill()
             await survivor.wait_for(r"assigned partitions \[0, 1\]", 20)
             await producer.send(topology.metrics, bad_events("cart-api", 20))
-            await asyncio.sleep(2)  # the survivor counts them and ticks several times
+            async with TopicReader(bootstrap, topology.status) as status:
+                await status.wait_until(
+                    lambda rs: any(json.loads(r.value)["slo_status_update"]["total_events"] == 4_000 for r in rs),
+                    20,
+                    "the survivor counting the new events",
+                )
+            await survivor.wait_ticks(3)  # and ticking several times
             await alerts.poll(200)
             assert len(alert_events(alerts)) == 4, "the survivor fired an open episode again"
-            events = await end_episodes_by_a_stricter_policy(producer, topology, alerts, slo)
+            events = await end_episodes_by_a_stricter_policy(producer, topology, alerts, slo, survivor)
             assert [e["state"] for e in events] == ["firing"] * 4 + ["resolved"] * 4
             fired = {e["rule"]: e["started_at"] for e in events[:4]}
             assert {e["rule"]: e["started_at"] for e in events[4:]} == fired  # the same episodes, closed

@@ -120,11 +120,13 @@ def test_producing_a_file_twice_counts_it_once_across_a_crash(bootstrap: str, sp
     async def finals(want: dict[str, tuple[int, int]]) -> None:
         async with TopicReader(bootstrap, topology.status) as status:
             await status.wait_until(
-                lambda records: {
-                    u["slo_id"]: (u["good_events"], u["total_events"])
-                    for u in (json.loads(r.value)["slo_status_update"] for r in records)
-                }
-                == want,
+                lambda records: (
+                    {
+                        u["slo_id"]: (u["good_events"], u["total_events"])
+                        for u in (json.loads(r.value)["slo_status_update"] for r in records)
+                    }
+                    == want
+                ),
                 timeout=30,
                 what=f"status events with counts {want}",
             )
