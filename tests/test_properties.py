@@ -298,7 +298,7 @@ def test_month_and_quarter_rollover_reset_calendar_sums_and_keep_rolling_windows
     assert s.month_sums() == (10, 20)
     assert s.quarter_sums() == (10, 20)
     assert s.window("24h") == (11, 22)
-    s.advance(apr1 + DAY - MINUTE)  # bucket-aligned: (Mar 31st 23:59, Apr 1st 23:59]
+    s.advance(apr1 + DAY - 6 * MINUTE)  # bucket-aligned (6 min): (Mar 31st 23:54, Apr 1st 23:54]
     assert s.window("30d") == (11, 22)
     assert s.window("24h") == (10, 20)
     s.advance(apr1 + DAY)
@@ -476,16 +476,18 @@ def test_evaluation_matches_reference_at_day_aligned_now(data: st.DataObject) ->
         if not slo.enabled:
             continue
         # An event stamped ahead of the processing time (within the skew) moves its
-        # SLO's time forward with it, as in the worker: the SLO is evaluated there.
+        # SLO's time forward with it, as in the worker. Then the SLO is evaluated a day
+        # later, an instant aligned with every bucket, where the sums are exact again.
         mine = [e for e in accepted if e.slo_id == slo.slo_id]
-        at = max([now, *(e.ts_us for e in mine)])
+        at = now if all(e.ts_us <= now for e in mine) else now + DAY
         expected = ref.evaluate(accepted, slo, at)
-        rep = units.evaluate(objectives[slo.slo_id], now)
+        rep = units.evaluate(objectives[slo.slo_id], at)
         check_report(rep, slo, expected)
 
         # Same figures from a state loaded in one numpy batch.
         state = WindowState(at)
         state.add_batch(*arrays(mine))
+        state.last_event_us = units.units[slo.slo_id].state.last_event_us  # received when offered
         assert evaluate(objective_of(slo), state) == rep
 
 

@@ -1,9 +1,10 @@
 """SLI history from bucket rings: points of (end, good, total) at a step.
 
-The 1-minute ring covers the last 24 hours and the 1-hour ring the last 30
-days; each point sums the buckets in `(end - step, end]`, using the finest
-ring that covers the point and whose bucket divides the step. Points the rings
-no longer cover are left out rather than reported as empty. The same rule
+The 1-minute ring covers the last 2 hours, the 6-minute ring the last 24, the
+1-hour ring the last 35 days and the 1-day ring the last 400; each point sums
+the buckets in `(end - step, end]`, using the finest ring that covers the point
+and whose bucket divides the step. Points the rings no longer cover are left
+out rather than reported as empty. The same rule
 answers for a live state and for the buckets a read model copied from one.
 """
 
@@ -14,8 +15,9 @@ from dataclasses import dataclass
 
 from app.core.ring import Ring
 from app.core.state import WindowState
+from app.core.windows import DAY_TIER, HOUR_TIER, MINUTE_TIER, SIX_MINUTE_TIER
 
-HISTORY_TIERS = (2, 3)  # the 1-minute and 1-hour rings
+HISTORY_TIERS = (MINUTE_TIER, SIX_MINUTE_TIER, HOUR_TIER, DAY_TIER)  # finest first
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,8 +6,10 @@ window's running sum, the single bucket that leaves it, then clears the slot
 for reuse: O(windows) per bucket crossed, and never more than one pass over
 the ring however far time jumps. Nothing ever rescans a window.
 
-Counts live in `array('q')` (8 bytes a slot) so that a tier's buckets are
-compact and can be viewed as numpy arrays for batch ingestion.
+Counts live in `array('I')` (4 bytes a slot) while every bucket fits 32 bits,
+and are widened once, exactly, to `array('q')` (8 bytes) by the first count
+that does not: most SLOs never need the wide form, so a fully loaded state
+stays small. Either form can be viewed as a numpy array for batch ingestion.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ Int64Array = npt.NDArray[np.int64]
 
 # float64 adds integers exactly while every partial sum stays below 2**53.
 _FLOAT_EXACT_LIMIT = 2**53
+NARROW, WIDE = "I", "q"  # bucket counters: 32-bit unsigned until a count needs more
+_NARROW_MAX = 2**32 - 1
+_DTYPES = {NARROW: np.uint32, WIDE: np.int64}
 
 
 def bucket_of(ts_us: int, bucket_us: int) -> int:
@@ -37,8 +42,8 @@ class Ring:
         self.spec = spec
         self.bucket_us = spec.bucket_us
         self.n = spec.n_buckets
-        self.good = array("q", bytes(8 * self.n))
-        self.total = array("q", bytes(8 * self.n))
+        self.good = array(NARROW, bytes(4 * self.n))
+        self.total = array(NARROW, bytes(4 * self.n))
         self.head = head  # index of the bucket that holds `now`
         self.win_n: tuple[int, ...] = tuple(spec.buckets_in(w) for w in spec.windows)
         self.win_good = [0] * len(self.win_n)
@@ -53,8 +58,12 @@ class Ring:
         if age >= n:
             return  # older than the longest window of this tier
         slot = k % n
+        try:  # total first: good <= total, so only the total can be the first to overflow
+            self.total[slot] += total
+        except OverflowError:  # the first count past 32 bits: widen, then count
+            self.widen()
+            self.total[slot] += total
         self.good[slot] += good
-        self.total[slot] += total
         win_n = self.win_n
         for i in range(len(win_n)):
             if age < win_n[i]:
@@ -82,10 +91,16 @@ class Ring:
             total[s] = 0
         self.head = new_head
 
+    def widen(self) -> None:
+        """Counters from 32 to 64 bits, values unchanged (idempotent)."""
+        if self.good.typecode == NARROW:
+            self.good = array(WIDE, self.good.tolist())
+            self.total = array(WIDE, self.total.tolist())
+
     def clear(self, head: int) -> None:
-        zero = bytes(8 * self.n)
-        self.good = array("q", zero)
-        self.total = array("q", zero)
+        zero = bytes(self.good.itemsize * self.n)
+        self.good = array(self.good.typecode, zero)
+        self.total = array(self.total.typecode, zero)
         self.win_good = [0] * len(self.win_n)
         self.win_total = [0] * len(self.win_n)
         self.head = head
@@ -111,14 +126,23 @@ class Ring:
         if k.size == 0:
             return
         slots = k % self.n
-        _accumulate(np.frombuffer(self.good, dtype=np.int64), slots, good)
-        _accumulate(np.frombuffer(self.total, dtype=np.int64), slots, total)
+        new_good = _accumulate(self.view(self.good), slots, good)
+        new_total = _accumulate(self.view(self.total), slots, total)
+        if self.good.typecode == NARROW and int(new_total.max()) > _NARROW_MAX:
+            self.widen()
+        self.view(self.good)[:] = new_good
+        self.view(self.total)[:] = new_total
         self.rebuild_sums()
+
+    @staticmethod
+    def view(counters: array[int]) -> npt.NDArray[np.integer]:
+        """The counters as a numpy array sharing their memory."""
+        return np.frombuffer(counters, dtype=_DTYPES[counters.typecode])
 
     def rebuild_sums(self) -> None:
         """Recompute every window's running sum from the buckets (after bulk loads)."""
-        good = np.frombuffer(self.good, dtype=np.int64)
-        total = np.frombuffer(self.total, dtype=np.int64)
+        good = self.view(self.good).astype(np.int64)
+        total = self.view(self.total).astype(np.int64)
         ages = (self.head - np.arange(self.n, dtype=np.int64)) % self.n
         for i, wn in enumerate(self.win_n):
             inside = ages < wn
@@ -129,6 +153,8 @@ class Ring:
         """Restore one bucket's counts (recovery); call rebuild_sums() afterwards."""
         if 0 <= self.head - k < self.n:
             s = k % self.n
+            if total > _NARROW_MAX:
+                self.widen()
             self.good[s] = good
             self.total[s] = total
 
@@ -140,9 +166,11 @@ class Ring:
         return self.good.itemsize * (len(self.good) + len(self.total))
 
 
-def _accumulate(into: Int64Array, slots: Int64Array, values: Int64Array) -> None:
-    """into[slots] += values, exactly, fast when float64 is provably exact."""
+def _accumulate(current: npt.NDArray[np.integer], slots: Int64Array, values: Int64Array) -> Int64Array:
+    """current[slots] + values as a new int64 array, exactly; fast when float64 is provably exact."""
+    out = current.astype(np.int64)
     if int(values.sum()) < _FLOAT_EXACT_LIMIT:
-        into += np.bincount(slots, weights=values, minlength=into.size).astype(np.int64)
+        out += np.bincount(slots, weights=values, minlength=out.size).astype(np.int64)
     else:
-        np.add.at(into, slots, values)
+        np.add.at(out, slots, values)
+    return out

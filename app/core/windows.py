@@ -68,12 +68,19 @@ class TierSpec:
         return window.length_us // self.bucket_us
 
 
+# 1,720 buckets in all: with 32-bit counters a fully loaded state is about 14 KiB.
+# The 1-hour ring keeps 35 days and the 1-day ring 400 days for history and reports.
+HISTORY_HOURS = 35 * 24
+HISTORY_DAYS = 400
 TIERS: tuple[TierSpec, ...] = (
     TierSpec(5 * US_PER_S, 60, (W5M,)),
     TierSpec(30 * US_PER_S, 60, (W30M,)),
-    TierSpec(MINUTE_US, 1440, (W1H, W2H, W6H, W24H)),
-    TierSpec(HOUR_US, 720, (W3D, W7D, W30D)),
+    TierSpec(MINUTE_US, 120, (W1H, W2H)),
+    TierSpec(6 * MINUTE_US, 240, (W6H, W24H)),
+    TierSpec(HOUR_US, HISTORY_HOURS, (W3D, W7D, W30D)),
+    TierSpec(DAY_US, HISTORY_DAYS, ()),
 )
+MINUTE_TIER, SIX_MINUTE_TIER, HOUR_TIER, DAY_TIER = 2, 3, 4, 5
 
 # Where each window lives: window name -> (tier index, window index in tier).
 WINDOW_SLOT: dict[str, tuple[int, int]] = {

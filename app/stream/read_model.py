@@ -20,14 +20,14 @@ from redis.exceptions import RedisError
 from app.core.history import HISTORY_TIERS, Buckets, history
 from app.core.report import SloReport
 from app.core.state import WindowState
-from app.core.windows import HOUR_US, MINUTE_US, TIERS
+from app.core.windows import TIERS
 from app.domain.models import SLO, ErrorBudget, SLIMetric, SLOStatusReport
 from app.domain.views import error_budget, status_report
 from app.errors import Unavailable
 
 log = logging.getLogger(__name__)
 
-_TIERS = {2: ("m", MINUTE_US), 3: ("h", HOUR_US)}  # ring tier -> (key suffix, bucket width)
+_TIERS = {tier: (f"r{tier}", TIERS[tier].bucket_us) for tier in HISTORY_TIERS}  # tier -> (key suffix, width)
 
 
 class ReadModel:
