@@ -298,7 +298,7 @@ def test_month_and_quarter_rollover_reset_calendar_sums_and_keep_rolling_windows
     assert s.month_sums() == (10, 20)
     assert s.quarter_sums() == (10, 20)
     assert s.window("24h") == (11, 22)
-    s.advance(apr1 + DAY - 6 * MINUTE)  # bucket-aligned (6 min): (Mar 31st 23:54, Apr 1st 23:54]
+    s.advance(apr1 + DAY - 24 * MINUTE)  # bucket-aligned (24 min): (Mar 31st 23:36, Apr 1st 23:36]
     assert s.window("30d") == (11, 22)
     assert s.window("24h") == (10, 20)
     s.advance(apr1 + DAY)

@@ -47,19 +47,22 @@ def _month_start(year: int, month: int) -> datetime:
     return datetime(year, month, 1, tzinfo=UTC)
 
 
+@lru_cache(maxsize=1024)  # one object per period, shared by every state that holds it
+def _months(year: int, first_month: int, n_months: int) -> Period:
+    start = _month_start(year, first_month)
+    last = first_month + n_months
+    end = _month_start(year + (last - 1) // 12, (last - 1) % 12 + 1)
+    return Period(to_us(start), to_us(end))
+
+
 def month_of(ts_us: int) -> Period:
     dt = to_datetime(ts_us)
-    start = _month_start(dt.year, dt.month)
-    end = _month_start(dt.year + 1, 1) if dt.month == 12 else _month_start(dt.year, dt.month + 1)
-    return Period(to_us(start), to_us(end))
+    return _months(dt.year, dt.month, 1)
 
 
 def quarter_of(ts_us: int) -> Period:
     dt = to_datetime(ts_us)
-    first_month = 3 * ((dt.month - 1) // 3) + 1
-    start = _month_start(dt.year, first_month)
-    end = _month_start(dt.year + 1, 1) if first_month == 10 else _month_start(dt.year, first_month + 3)
-    return Period(to_us(start), to_us(end))
+    return _months(dt.year, 3 * ((dt.month - 1) // 3) + 1, 3)
 
 
 def seconds(us: int) -> float:

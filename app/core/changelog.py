@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from app.core.ring import bucket_of
+from app.core.ring import LAYOUT, bucket_of
 from app.core.state import WindowState
 from app.core.windows import TIERS
 
@@ -53,10 +53,11 @@ Guard = dict[Part, PartMark]
 
 def parts_of_event(state: WindowState, ts_us: int) -> Iterator[tuple[Part, int]]:
     """(part, bucket index or period start) of each part an event at ts_us changes."""
-    for names, ring in zip(RING_PARTS, state.rings, strict=True):
-        k = -(-ts_us // ring.bucket_us)
-        if ring.head - k < ring.n:
-            yield names[k % ring.n], k
+    heads = state.rings.heads
+    for t, (names, (bucket_us, n, *_)) in enumerate(zip(RING_PARTS, LAYOUT, strict=True)):
+        k = -(-ts_us // bucket_us)
+        if heads[t] - k < n:
+            yield names[k % n], k
     if ts_us >= state.quarter.start_us:
         yield QUARTER, state.quarter.start_us
         if ts_us >= state.month.start_us:
@@ -66,11 +67,11 @@ def parts_of_event(state: WindowState, ts_us: int) -> Iterator[tuple[Part, int]]
 def add_guarded(state: WindowState, ts_us: int, good: int, total: int, offset: int, guard: Guard) -> None:
     """Count an event (ts <= now) in each part whose recovered record does not hold it yet."""
     state.last_event_us = state.now_us  # received now, whether or not replay counts it again
-    for ti, ring in enumerate(state.rings):
-        k = bucket_of(ts_us, ring.bucket_us)
-        mark = guard.get(ring_part(ti, k % ring.n))
+    for ti, (bucket_us, n, *_) in enumerate(LAYOUT):
+        k = bucket_of(ts_us, bucket_us)
+        mark = guard.get(ring_part(ti, k % n))
         if mark is None or mark.k != k or offset > mark.offset:
-            ring.add(ts_us, good, total)
+            state.rings.add(ts_us, good, total, only=ti)
     if ts_us >= state.quarter.start_us and _fresh(guard.get(QUARTER), state.quarter.start_us, offset):
         state.quarter_good += good
         state.quarter_total += total
@@ -90,8 +91,8 @@ def part_value(state: WindowState, part: Part, offset: int) -> list[int]:
     if part == QUARTER:
         return [state.quarter.start_us, state.quarter_good, state.quarter_total, offset]
     tier, slot = PART_SLOT[part]
-    ring = state.rings[tier]
-    return [ring.bucket_at(slot), ring.good[slot], ring.total[slot], offset]
+    ring = state.rings.view(tier)
+    return [ring.bucket_at(slot), *ring.bucket(slot), offset]
 
 
 def restore(now_us: int, parts: Iterable[tuple[Part, list[int]]]) -> tuple[WindowState, Guard]:
@@ -108,8 +109,7 @@ def restore(now_us: int, parts: Iterable[tuple[Part, list[int]]]) -> tuple[Windo
                     state.quarter_good, state.quarter_total = good, total
         else:
             tier, _slot = (int(x) for x in part[1:].split("."))
-            state.rings[tier].set_bucket(k, good, total)
+            state.rings.set_bucket(tier, k, good, total)
         guard[part] = PartMark(k, offset)
-    for ring in state.rings:
-        ring.rebuild_sums()
+    state.rings.rebuild_sums()
     return state, guard

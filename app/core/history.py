@@ -1,7 +1,7 @@
 """SLI history from bucket rings: points of (end, good, total) at a step.
 
-The 1-minute ring covers the last 2 hours, the 6-minute ring the last 24, the
-1-hour ring the last 35 days and the 1-day ring the last 400; each point sums
+The 1-minute ring covers the last 2 hours, the 6-minute ring 6 hours, the
+24-minute ring 24 hours, the 1-hour ring 35 days and the 1-day ring 400 days; each point sums
 the buckets in `(end - step, end]`, using the finest ring that covers the point
 and whose bucket divides the step. Points the rings no longer cover are left
 out rather than reported as empty. The same rule
@@ -13,11 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from app.core.ring import Ring
+from app.core.ring import RingView
 from app.core.state import WindowState
-from app.core.windows import DAY_TIER, HOUR_TIER, MINUTE_TIER, SIX_MINUTE_TIER
-
-HISTORY_TIERS = (MINUTE_TIER, SIX_MINUTE_TIER, HOUR_TIER, DAY_TIER)  # finest first
+from app.core.windows import HISTORY_TIERS
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,10 +35,9 @@ class Buckets:
     counts: Callable[[int], tuple[int, int]]  # bucket index -> (good, total)
 
     @classmethod
-    def of_ring(cls, ring: Ring) -> Buckets:
+    def of_ring(cls, ring: RingView) -> Buckets:
         def counts(k: int) -> tuple[int, int]:
-            s = k % ring.n
-            return ring.good[s], ring.total[s]
+            return ring.bucket(k % ring.n)
 
         return cls(ring.bucket_us, ring.n, ring.head, counts)
 
@@ -57,7 +54,7 @@ class Buckets:
 
 
 def state_buckets(state: WindowState) -> list[Buckets]:
-    return [Buckets.of_ring(state.rings[tier]) for tier in HISTORY_TIERS]
+    return [Buckets.of_ring(state.rings.view(tier)) for tier in HISTORY_TIERS]
 
 
 def history(buckets: Sequence[Buckets], now_us: int, start_us: int, end_us: int, step_us: int) -> list[HistoryPoint]:

@@ -1,25 +1,29 @@
-"""One tier: a ring of time buckets with incremental sums for its windows.
+"""The bucket rings of one SLO: every tier's buckets and window sums in flat arrays.
 
-Adding an event touches one bucket and the running sum of each window that
+A tier is a ring of equal-width time buckets (app/core/windows.TIERS). Adding
+an event touches one bucket per tier and the running sum of each window that
 still covers it: O(windows). Advancing time by one bucket subtracts, from each
 window's running sum, the single bucket that leaves it, then clears the slot
-for reuse: O(windows) per bucket crossed, and never more than one pass over
-the ring however far time jumps. Nothing ever rescans a window.
+for reuse: O(windows) per bucket crossed, and never more than one pass over a
+ring however far time jumps. Nothing ever rescans a window.
 
-Counts live in `array('I')` (4 bytes a slot) while every bucket fits 32 bits,
-and are widened once, exactly, to `array('q')` (8 bytes) by the first count
-that does not: most SLOs never need the wide form, so a fully loaded state
-stays small. Either form can be viewed as a numpy array for batch ingestion.
+Every tier's buckets live in ONE array, good and total side by side: `I`
+(4 bytes a count) while every count fits 32 bits, widened once, exactly, to
+`q` (8 bytes) by the first count that does not. Most SLOs never need the wide
+form, so a fully loaded SLO stays small (see benchmarks/RESULTS.md). Window
+sums are plain ints (exact). Readers other than the state itself (changelog,
+history) see one tier at a time through `RingView`.
 """
 
 from __future__ import annotations
 
 from array import array
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-from app.core.windows import TierSpec
+from app.core.windows import TIERS
 
 Int64Array = npt.NDArray[np.int64]
 
@@ -35,142 +39,187 @@ def bucket_of(ts_us: int, bucket_us: int) -> int:
     return -(-ts_us // bucket_us)
 
 
-class Ring:
-    __slots__ = ("bucket_us", "good", "head", "n", "spec", "total", "win_good", "win_n", "win_total")
+def _layout() -> tuple[tuple[int, int, int, int, tuple[int, ...]], ...]:
+    """Per tier: (bucket width, buckets, first bucket in the array, first window, buckets per window)."""
+    out = []
+    base = wbase = 0
+    for spec in TIERS:
+        out.append((spec.bucket_us, spec.n_buckets, base, wbase, spec.window_buckets))
+        base += spec.n_buckets
+        wbase += len(spec.windows)
+    return tuple(out)
 
-    def __init__(self, spec: TierSpec, head: int) -> None:
-        self.spec = spec
-        self.bucket_us = spec.bucket_us
-        self.n = spec.n_buckets
-        self.good = array(NARROW, bytes(4 * self.n))
-        self.total = array(NARROW, bytes(4 * self.n))
-        self.head = head  # index of the bucket that holds `now`
-        self.win_n: tuple[int, ...] = tuple(spec.buckets_in(w) for w in spec.windows)
-        self.win_good = [0] * len(self.win_n)
-        self.win_total = [0] * len(self.win_n)
 
-    # -- incremental path -------------------------------------------------
-    def add(self, ts_us: int, good: int, total: int) -> None:
-        """Count an event with `ts_us <= now` (the caller guarantees it)."""
-        k = -(-ts_us // self.bucket_us)
-        age = self.head - k
-        n = self.n
-        if age >= n:
-            return  # older than the longest window of this tier
-        slot = k % n
-        try:  # total first: good <= total, so only the total can be the first to overflow
-            self.total[slot] += total
-        except OverflowError:  # the first count past 32 bits: widen, then count
-            self.widen()
-            self.total[slot] += total
-        self.good[slot] += good
-        win_n = self.win_n
-        for i in range(len(win_n)):
-            if age < win_n[i]:
-                self.win_good[i] += good
-                self.win_total[i] += total
+LAYOUT = _layout()
+N_BUCKETS = sum(spec.n_buckets for spec in TIERS)
+N_WINDOWS = sum(len(spec.windows) for spec in TIERS)
 
-    def advance(self, new_head: int) -> None:
-        """Move `now` into bucket `new_head`; buckets that leave windows are subtracted."""
-        head = self.head
-        if new_head <= head:
-            return
-        n = self.n
-        if new_head - head >= n:
-            self.clear(new_head)
-            return
-        good, total, win_n = self.good, self.total, self.win_n
-        win_good, win_total = self.win_good, self.win_total
-        for k in range(head + 1, new_head + 1):
-            for i in range(len(win_n)):
-                old = (k - win_n[i]) % n
-                win_good[i] -= good[old]
-                win_total[i] -= total[old]
-            s = k % n
-            good[s] = 0
-            total[s] = 0
-        self.head = new_head
 
-    def widen(self) -> None:
-        """Counters from 32 to 64 bits, values unchanged (idempotent)."""
-        if self.good.typecode == NARROW:
-            self.good = array(WIDE, self.good.tolist())
-            self.total = array(WIDE, self.total.tolist())
+@dataclass(frozen=True, slots=True)
+class RingView:
+    """One tier as a reader sees it: its width, length, newest bucket and counts."""
 
-    def clear(self, head: int) -> None:
-        zero = bytes(self.good.itemsize * self.n)
-        self.good = array(self.good.typecode, zero)
-        self.total = array(self.total.typecode, zero)
-        self.win_good = [0] * len(self.win_n)
-        self.win_total = [0] * len(self.win_n)
-        self.head = head
+    rings: Rings
+    tier: int
 
-    # -- reads -------------------------------------------------------------
-    def buckets(self) -> list[tuple[int, int, int]]:
-        """Non-empty buckets as (bucket index, good, total), oldest first."""
-        out = []
-        for age in range(self.n - 1, -1, -1):
-            k = self.head - age
-            s = k % self.n
-            if self.total[s] or self.good[s]:
-                out.append((k, self.good[s], self.total[s]))
-        return out
+    @property
+    def bucket_us(self) -> int:
+        return LAYOUT[self.tier][0]
 
-    # -- batch path ----------------------------------------------------------
-    def add_batch(self, ts_us: Int64Array, good: Int64Array, total: Int64Array) -> None:
-        """Count many events with `ts <= now` at once, then rebuild the window sums."""
-        k = -(-ts_us // self.bucket_us)
-        keep = (self.head - k) < self.n
-        if not keep.all():
-            k, good, total = k[keep], good[keep], total[keep]
-        if k.size == 0:
-            return
-        slots = k % self.n
-        new_good = _accumulate(self.view(self.good), slots, good)
-        new_total = _accumulate(self.view(self.total), slots, total)
-        if self.good.typecode == NARROW and int(new_total.max()) > _NARROW_MAX:
-            self.widen()
-        self.view(self.good)[:] = new_good
-        self.view(self.total)[:] = new_total
-        self.rebuild_sums()
+    @property
+    def n(self) -> int:
+        return LAYOUT[self.tier][1]
 
-    @staticmethod
-    def view(counters: array[int]) -> npt.NDArray[np.integer]:
-        """The counters as a numpy array sharing their memory."""
-        return np.frombuffer(counters, dtype=_DTYPES[counters.typecode])
+    @property
+    def head(self) -> int:
+        return self.rings.heads[self.tier]
 
-    def rebuild_sums(self) -> None:
-        """Recompute every window's running sum from the buckets (after bulk loads)."""
-        good = self.view(self.good).astype(np.int64)
-        total = self.view(self.total).astype(np.int64)
-        ages = (self.head - np.arange(self.n, dtype=np.int64)) % self.n
-        for i, wn in enumerate(self.win_n):
-            inside = ages < wn
-            self.win_good[i] = int(good[inside].sum())
-            self.win_total[i] = int(total[inside].sum())
-
-    def set_bucket(self, k: int, good: int, total: int) -> None:
-        """Restore one bucket's counts (recovery); call rebuild_sums() afterwards."""
-        if 0 <= self.head - k < self.n:
-            s = k % self.n
-            if total > _NARROW_MAX:
-                self.widen()
-            self.good[s] = good
-            self.total[s] = total
+    def bucket(self, slot: int) -> tuple[int, int]:
+        """(good, total) held in a slot."""
+        at = 2 * (LAYOUT[self.tier][2] + slot)
+        counts = self.rings.counts
+        return counts[at], counts[at + 1]
 
     def bucket_at(self, slot: int) -> int:
         """The bucket index that `slot` holds now (the newest lap that maps to it)."""
         return self.head - (self.head - slot) % self.n
 
+    def buckets(self) -> list[tuple[int, int, int]]:
+        """Non-empty buckets as (bucket index, good, total), oldest first."""
+        out = []
+        for age in range(self.n - 1, -1, -1):
+            k = self.head - age
+            good, total = self.bucket(k % self.n)
+            if total or good:
+                out.append((k, good, total))
+        return out
+
+
+class Rings:
+    __slots__ = ("counts", "heads", "win")
+
+    def __init__(self, now_us: int) -> None:
+        self.counts = array(NARROW, bytes(8 * N_BUCKETS))
+        self.heads = [bucket_of(now_us, bucket_us) for bucket_us, *_ in LAYOUT]  # bucket holding `now`
+        self.win = [0] * (2 * N_WINDOWS)  # window i: win[2i] good, win[2i+1] total
+
+    def view(self, tier: int) -> RingView:
+        return RingView(self, tier)
+
+    def window(self, index: int) -> tuple[int, int]:
+        """(good, total) of window `index` (in TIERS order)."""
+        return self.win[2 * index], self.win[2 * index + 1]
+
+    # -- incremental path -------------------------------------------------
+    def add(self, ts_us: int, good: int, total: int, only: int | None = None) -> None:
+        """Count an event with `ts_us <= now` (the caller guarantees it) in every tier,
+        or in tier `only`."""
+        heads, win = self.heads, self.win
+        for t, (bucket_us, n, base, wbase, win_n) in enumerate(LAYOUT):
+            if only is not None and t != only:
+                continue
+            k = -(-ts_us // bucket_us)
+            age = heads[t] - k
+            if age >= n:
+                continue  # older than the longest window of this tier
+            at = 2 * (base + k % n)
+            counts = self.counts
+            try:  # total first: good <= total, so only the total can be the first to overflow
+                counts[at + 1] += total
+            except OverflowError:  # the first count past 32 bits: widen, then count
+                self.widen()
+                counts = self.counts
+                counts[at + 1] += total
+            counts[at] += good
+            for i in range(len(win_n)):
+                if age < win_n[i]:
+                    w = 2 * (wbase + i)
+                    win[w] += good
+                    win[w + 1] += total
+
+    def advance(self, now_us: int) -> None:
+        """Move every tier's head to the bucket holding `now_us`; buckets that leave
+        windows are subtracted from their sums."""
+        counts, heads, win = self.counts, self.heads, self.win
+        for t, (bucket_us, n, base, wbase, win_n) in enumerate(LAYOUT):
+            head = heads[t]
+            new_head = -(-now_us // bucket_us)
+            if new_head <= head:
+                continue
+            if new_head - head >= n:
+                self._clear(t)
+            else:
+                for k in range(head + 1, new_head + 1):
+                    for i in range(len(win_n)):
+                        old = 2 * (base + (k - win_n[i]) % n)
+                        w = 2 * (wbase + i)
+                        win[w] -= counts[old]
+                        win[w + 1] -= counts[old + 1]
+                    s = 2 * (base + k % n)
+                    counts[s] = 0
+                    counts[s + 1] = 0
+            heads[t] = new_head
+
+    def _clear(self, tier: int) -> None:
+        _, n, base, wbase, win_n = LAYOUT[tier]
+        self.counts[2 * base : 2 * (base + n)] = array(self.counts.typecode, bytes(self.counts.itemsize * 2 * n))
+        self.win[2 * wbase : 2 * (wbase + len(win_n))] = [0] * (2 * len(win_n))
+
+    def widen(self) -> None:
+        """Counters from 32 to 64 bits, values unchanged (idempotent)."""
+        if self.counts.typecode == NARROW:
+            self.counts = array(WIDE, self.counts.tolist())
+
+    # -- batch path ----------------------------------------------------------
+    def view_counts(self) -> npt.NDArray[np.integer]:
+        """Every counter as a numpy array sharing its memory (good, total interleaved)."""
+        return np.frombuffer(self.counts, dtype=_DTYPES[self.counts.typecode])
+
+    def add_batch(self, ts_us: Int64Array, good: Int64Array, total: Int64Array) -> None:
+        """Count many events with `ts <= now` at once, then rebuild the window sums."""
+        new = self.view_counts().astype(np.int64)
+        for t, (bucket_us, n, base, _wbase, _win_n) in enumerate(LAYOUT):
+            k = -(-ts_us // bucket_us)
+            keep = (self.heads[t] - k) < n
+            at = 2 * (base + k[keep] % n)
+            _accumulate(new, at, good[keep])
+            _accumulate(new, at + 1, total[keep])
+        if self.counts.typecode == NARROW and int(new[1::2].max(initial=0)) > _NARROW_MAX:
+            self.widen()
+        self.view_counts()[:] = new
+        self.rebuild_sums()
+
+    def rebuild_sums(self) -> None:
+        """Recompute every window's running sum from the buckets (after bulk loads)."""
+        counts = self.view_counts().astype(np.int64)
+        for t, (_bucket_us, n, base, wbase, win_n) in enumerate(LAYOUT):
+            good = counts[2 * base : 2 * (base + n) : 2]
+            total = counts[2 * base + 1 : 2 * (base + n) : 2]
+            ages = (self.heads[t] - np.arange(n, dtype=np.int64)) % n
+            for i, wn in enumerate(win_n):
+                inside = ages < wn
+                self.win[2 * (wbase + i)] = int(good[inside].sum())
+                self.win[2 * (wbase + i) + 1] = int(total[inside].sum())
+
+    def set_bucket(self, tier: int, k: int, good: int, total: int) -> None:
+        """Restore one bucket's counts (recovery); call rebuild_sums() afterwards."""
+        _, n, base, _, _ = LAYOUT[tier]
+        if 0 <= self.heads[tier] - k < n:
+            if total > _NARROW_MAX:
+                self.widen()
+            at = 2 * (base + k % n)
+            self.counts[at] = good
+            self.counts[at + 1] = total
+
     def nbytes(self) -> int:
-        return self.good.itemsize * (len(self.good) + len(self.total))
+        return self.counts.itemsize * len(self.counts) + 8 * len(self.win)
 
 
-def _accumulate(current: npt.NDArray[np.integer], slots: Int64Array, values: Int64Array) -> Int64Array:
-    """current[slots] + values as a new int64 array, exactly; fast when float64 is provably exact."""
-    out = current.astype(np.int64)
+def _accumulate(into: Int64Array, positions: Int64Array, values: Int64Array) -> None:
+    """into[positions] += values, exactly; fast when float64 is provably exact."""
+    if values.size == 0:
+        return
     if int(values.sum()) < _FLOAT_EXACT_LIMIT:
-        out += np.bincount(slots, weights=values, minlength=out.size).astype(np.int64)
+        into += np.bincount(positions, weights=values, minlength=into.size).astype(np.int64)
     else:
-        np.add.at(out, slots, values)
-    return out
+        np.add.at(into, positions, values)

@@ -12,8 +12,8 @@ from __future__ import annotations
 import heapq
 
 from app.core.calendar import Period, month_of, quarter_of
-from app.core.ring import Int64Array, Ring, bucket_of
-from app.core.windows import TIERS, WINDOW_SLOT
+from app.core.ring import Int64Array, Rings
+from app.core.windows import WINDOW_INDEX
 
 
 class WindowState:
@@ -32,7 +32,7 @@ class WindowState:
 
     def __init__(self, now_us: int) -> None:
         self.now_us = now_us
-        self.rings = tuple(Ring(spec, bucket_of(now_us, spec.bucket_us)) for spec in TIERS)
+        self.rings = Rings(now_us)
         self.month: Period = month_of(now_us)
         self.quarter: Period = quarter_of(now_us)
         self.month_good = self.month_total = 0
@@ -46,8 +46,7 @@ class WindowState:
         if now_us <= self.now_us:
             return
         self.now_us = now_us
-        for ring in self.rings:
-            ring.advance(-(-now_us // ring.bucket_us))
+        self.rings.advance(now_us)
         if now_us >= self.month.end_us:
             self.month = month_of(now_us)
             self.month_good = self.month_total = 0
@@ -69,8 +68,7 @@ class WindowState:
             self._count(ts_us, good, total)
 
     def _count(self, ts_us: int, good: int, total: int) -> None:
-        for ring in self.rings:
-            ring.add(ts_us, good, total)
+        self.rings.add(ts_us, good, total)
         if ts_us >= self.quarter.start_us:
             self.quarter_good += good
             self.quarter_total += total
@@ -90,8 +88,7 @@ class WindowState:
             ts_us, good, total = ts_us[now], good[now], total[now]
         if ts_us.size == 0:
             return
-        for ring in self.rings:
-            ring.add_batch(ts_us, good, total)
+        self.rings.add_batch(ts_us, good, total)
         in_quarter = ts_us >= self.quarter.start_us
         self.quarter_good += int(good[in_quarter].sum())
         self.quarter_total += int(total[in_quarter].sum())
@@ -102,9 +99,7 @@ class WindowState:
     # -- reads ---------------------------------------------------------------
     def window(self, name: str) -> tuple[int, int]:
         """(good, total) of a rolling window by name ("5m" ... "30d")."""
-        ti, wi = WINDOW_SLOT[name]
-        ring = self.rings[ti]
-        return ring.win_good[wi], ring.win_total[wi]
+        return self.rings.window(WINDOW_INDEX[name])
 
     def month_sums(self) -> tuple[int, int]:
         return self.month_good, self.month_total
@@ -114,5 +109,5 @@ class WindowState:
 
     def nbytes(self) -> int:
         """Bytes of counters held (buckets, sums, pending), for the state budget."""
-        counters = sum(r.nbytes() + 16 * len(r.win_n) for r in self.rings)
+        counters = self.rings.nbytes()
         return counters + 4 * 8 + 24 * len(self.pending) + 4 * 8

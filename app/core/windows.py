@@ -11,7 +11,7 @@ window sum is exact, and calendar periods (which start at UTC midnight) align.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 US_PER_S = 1_000_000
 MINUTE_US = 60 * US_PER_S
@@ -54,8 +54,10 @@ class TierSpec:
     bucket_us: int
     n_buckets: int
     windows: tuple[Window, ...]
+    window_buckets: tuple[int, ...] = field(init=False)  # buckets in each window (one tuple, shared)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "window_buckets", tuple(w.length_us // self.bucket_us for w in self.windows))
         for w in self.windows:
             if w.length_us % self.bucket_us:
                 raise ValueError(f"window {w.name} is not a whole number of buckets")
@@ -68,7 +70,7 @@ class TierSpec:
         return window.length_us // self.bucket_us
 
 
-# 1,720 buckets in all: with 32-bit counters a fully loaded state is about 14 KiB.
+# 1,600 buckets in all: with 32-bit counters a fully loaded state is about 15 KiB.
 # The 1-hour ring keeps 35 days and the 1-day ring 400 days for history and reports.
 HISTORY_HOURS = 35 * 24
 HISTORY_DAYS = 400
@@ -76,13 +78,13 @@ TIERS: tuple[TierSpec, ...] = (
     TierSpec(5 * US_PER_S, 60, (W5M,)),
     TierSpec(30 * US_PER_S, 60, (W30M,)),
     TierSpec(MINUTE_US, 120, (W1H, W2H)),
-    TierSpec(6 * MINUTE_US, 240, (W6H, W24H)),
+    TierSpec(6 * MINUTE_US, 60, (W6H,)),
+    TierSpec(24 * MINUTE_US, 60, (W24H,)),
     TierSpec(HOUR_US, HISTORY_HOURS, (W3D, W7D, W30D)),
     TierSpec(DAY_US, HISTORY_DAYS, ()),
 )
-MINUTE_TIER, SIX_MINUTE_TIER, HOUR_TIER, DAY_TIER = 2, 3, 4, 5
+MINUTE_TIER, HOUR_TIER, DAY_TIER = 2, 5, 6
+HISTORY_TIERS = (MINUTE_TIER, 3, 4, HOUR_TIER, DAY_TIER)  # every ring of 1 min or more, finest first
 
-# Where each window lives: window name -> (tier index, window index in tier).
-WINDOW_SLOT: dict[str, tuple[int, int]] = {
-    w.name: (ti, wi) for ti, tier in enumerate(TIERS) for wi, w in enumerate(tier.windows)
-}
+# Each window's place among every tier's windows, in TIERS order (app/core/ring keeps their sums).
+WINDOW_INDEX: dict[str, int] = {w.name: i for i, w in enumerate(w for tier in TIERS for w in tier.windows)}

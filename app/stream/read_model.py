@@ -17,10 +17,10 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from app.core.history import HISTORY_TIERS, Buckets, history
+from app.core.history import Buckets, history
 from app.core.report import SloReport
 from app.core.state import WindowState
-from app.core.windows import TIERS
+from app.core.windows import HISTORY_TIERS, TIERS
 from app.domain.models import SLO, ErrorBudget, SLIMetric, SLOStatusReport
 from app.domain.views import error_budget, status_report
 from app.errors import Unavailable
@@ -60,10 +60,11 @@ class ReadModel:
             tier, slot = (int(x) for x in part[1:].split("."))
             if tier not in _TIERS:
                 continue
-            ring = state.rings[tier]
+            ring = state.rings.view(tier)
             k = ring.bucket_at(slot)
             key = self._key(slo.slo_id, _TIERS[tier][0])
-            pipe.hset(key, mapping={str(k): f"{ring.good[slot]},{ring.total[slot]}", "head": str(ring.head)})
+            good, total = ring.bucket(slot)
+            pipe.hset(key, mapping={str(k): f"{good},{total}", "head": str(ring.head)})
             pipe.hdel(key, str(k - ring.n))  # that slot's previous lap
 
     def forget(self, slo_id: str) -> None:
