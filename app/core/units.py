@@ -115,7 +115,14 @@ class SloUnits:
         return None
 
     def evaluate(self, objective: Objective, now_us: int) -> SloReport:
-        return self.unit(objective, now_us).evaluate(now_us)
+        """The SLO's figures at `now_us`; an SLO with no unit yet (no data) is evaluated
+        empty, without creating one (a read changes nothing)."""
+        unit = self.units.get(objective.slo_id)
+        if unit is None:
+            return SloUnit(objective, WindowState(now_us)).evaluate(now_us)
+        if unit.objective is not objective:
+            unit.objective = objective
+        return unit.evaluate(now_us)
 
     # -- alerts and publication -----------------------------------------------------
     def step_alerts(self, slo_id: str, now: Sequence[Condition], now_us: int) -> list[Transition]:

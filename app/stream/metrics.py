@@ -64,6 +64,12 @@ class WorkerMetrics:
             "slo_worker_consumer_lag_records", "Records behind the partition's end.", ["partition"], registry=r
         )
         self.recovery = Gauge("slo_worker_recovery_seconds", "Duration of the last state recovery.", registry=r)
+        self.timer_pass = Gauge("slo_timer_pass_seconds", "Duration of the last timer pass over every SLO.", registry=r)
+        self.timer_longest_hold = Gauge(
+            "slo_timer_longest_hold_seconds",
+            "Longest the last timer pass held the worker's lock (the poll loop's worst wait on it).",
+            registry=r,
+        )
         self.partitions = Gauge("slo_worker_partitions_owned", "Input partitions this worker owns.", registry=r)
         sink = ["sink"]
         self.sink_delivered = Counter(

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from typing import Any
 
@@ -62,6 +62,7 @@ log = logging.getLogger(__name__)
 timer_log = logging.getLogger("app.stream.timer")
 _encode = msgspec.json.Encoder().encode
 
+TIMER_SLICE_S = 0.005  # longest evaluation run of the timer under the lock (then the poll loop may run)
 StatusCallback = Callable[[dict[str, Any]], None]  # called with each status and alert event
 Sends = list[asyncio.Future[Any]]
 
@@ -366,38 +367,66 @@ class Worker:
     async def _timer_loop(self) -> None:
         while not self._stopping.is_set():
             await self.clock.sleep(self.topology.timer_interval_s)
-            async with self._lock:
-                await self.tick(self.clock.now_us())
+            await self.tick(self.clock.now_us())
             self.ticks += 1
             timer_log.debug("timer tick %d done", self.ticks)
 
     async def tick(self, now: int) -> None:
-        """Re-evaluate every SLO on the wall clock; publish those whose status or rules changed."""
-        out, log_out = RecordBatches(self.producer), RecordBatches(self.producer)
-        for partition, store in self.stores.items():
-            store.expire(now)  # dedup ids past the horizon
-            for slo_id, runtime in list(store.units.items()):
-                slo = self.definitions.get(slo_id)
-                if slo is None or not slo.enabled:
-                    if runtime.book.open:  # deleted or disabled: its open alerts end now
-                        self._resolve_open(out, store, slo or self._retired.get(slo_id), slo_id, now)
-                    if slo is None and slo_id in self._deleted:
-                        # deleted (a tombstone, not a definition this version cannot read):
-                        # so is its state, and a new SLO of that id starts empty
-                        for key in store.purge(slo_id):
-                            log_out.add(self.changelog, partition, key, None)
-                        self._retired.pop(slo_id, None)
-                        if self.read_model is not None:
-                            self.read_model.forget(slo_id)
-                    continue
-                report = store.evaluate(self.objectives[slo_id], now)
-                if status_key(report) != runtime.last_status:
-                    self._stage_status(out, store, slo, now, report)
-            for key, value in store.drain_records():
-                log_out.add(self.changelog, partition, key, value)
-        await self._send(out, log_out)
+        """Re-evaluate every SLO at `now`; publish those whose status or rules changed.
+
+        The pass is cut into slices of at most TIMER_SLICE_S of evaluation each, taking
+        the lock per slice, so the poll loop never waits longer than a slice (plus its
+        sends) however many SLOs there are; a partition revoked between slices is left
+        to its new owner."""
+        started = time.perf_counter()
+        longest = 0.0
+        for partition in list(self.stores):
+            pending = deque(self.stores[partition].units if partition in self.stores else ())
+            first = True
+            while pending or first:
+                async with self._lock:
+                    held = time.perf_counter()
+                    store = self.stores.get(partition)
+                    if store is None:
+                        break
+                    if first:
+                        store.expire(now)  # dedup ids past the horizon
+                        first = False
+                    out, log_out = RecordBatches(self.producer), RecordBatches(self.producer)
+                    while pending and time.perf_counter() - held < TIMER_SLICE_S:
+                        self._tick_one(out, log_out, store, partition, pending.popleft(), now)
+                    for key, value in store.drain_records():
+                        log_out.add(self.changelog, partition, key, value)
+                    await self._send(out, log_out)
+                    longest = max(longest, time.perf_counter() - held)
+                await asyncio.sleep(0)  # let a waiting batch in between slices
         if self.read_model is not None:
             await self.read_model.flush()
+        self.metrics.timer_pass.set(time.perf_counter() - started)
+        self.metrics.timer_longest_hold.set(longest)
+
+    def _tick_one(
+        self, out: RecordBatches, log_out: RecordBatches, store: SloUnits, partition: int, slo_id: str, now: int
+    ) -> None:
+        runtime = store.get(slo_id)
+        if runtime is None:
+            return
+        slo = self.definitions.get(slo_id)
+        if slo is None or not slo.enabled:
+            if runtime.book.open:  # deleted or disabled: its open alerts end now
+                self._resolve_open(out, store, slo or self._retired.get(slo_id), slo_id, now)
+            if slo is None and slo_id in self._deleted:
+                # deleted (a tombstone, not a definition this version cannot read):
+                # so is its state, and a new SLO of that id starts empty
+                for key in store.purge(slo_id):
+                    log_out.add(self.changelog, partition, key, None)
+                self._retired.pop(slo_id, None)
+                if self.read_model is not None:
+                    self.read_model.forget(slo_id)
+            return
+        report = store.evaluate(self.objectives[slo_id], now)
+        if status_key(report) != runtime.last_status:
+            self._stage_status(out, store, slo, now, report)
 
     async def _send(self, out: RecordBatches, log_out: RecordBatches, sends: Sends | None = None) -> None:
         """Send the output records (and the `sends` already made), then the changelog's.

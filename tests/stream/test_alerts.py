@@ -25,6 +25,7 @@ from tests.stream.helpers import (
     make_topology,
     partition_for,
     slo_def,
+    wait_caught_up,
 )
 
 pytestmark = pytest.mark.kafka
@@ -258,9 +259,16 @@ def test_an_slo_deleted_while_its_owner_was_down_resolves_with_its_firing_identi
     async def scenario() -> None:
         first = spawn(bootstrap, topology, "del-1")
         await first.ready()
-        async with Producer(bootstrap) as producer, TopicReader(bootstrap, topology.alerts) as alerts:
+        async with (
+            Producer(bootstrap) as producer,
+            TopicReader(bootstrap, topology.alerts) as alerts,
+            TopicReader(bootstrap, topology.metrics) as metrics,
+        ):
             await producer.send(topology.metrics, bad_events("old-api", 20))
             await poll_until(alerts, lambda evs: len(evs) >= 4, 20, "four firing events")
+            # the batch is committed, so its changelog (the open episodes) is written: the
+            # owner goes down after the fact, not in the middle of writing it
+            await wait_caught_up(bootstrap, topology, metrics, timeout=20)
             first.kill()
             await producer.send(topology.definitions, [Msg(b"old-api", None)])  # deleted meanwhile
             second = spawn(bootstrap, dataclasses.replace(topology, path=empty), "del-2")
