@@ -8,9 +8,9 @@ import logging
 import sys
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import msgspec
 
@@ -66,10 +66,11 @@ def cmd_replay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         err.write(f"line {r.line_no}: {r.reason}: {r.detail}\n")
     if (args.tick or args.alerts) and not args.emit_all:
         raise UsageError("--tick" if args.tick else "--alerts", "only with --emit-all")
-    if args.emit_all:
-        lines = replay_emit_all(prepared, tick_us=round(args.tick * 1_000_000), alerts=args.alerts)
-    else:
-        lines = replay_batch(prepared)
+    lines: Iterable[dict[str, Any]] = (
+        replay_emit_all(prepared, tick_us=round(args.tick * 1_000_000), alerts=args.alerts)
+        if args.emit_all
+        else replay_batch(prepared)
+    )
     write = out.buffer.write if hasattr(out, "buffer") else None
     for line in lines:
         if write is not None:

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from app.core.enums import RejectReason
 from app.core.ring import Int64Array
-from app.domain.events import DECODE_ERRORS, WIRE_DECODER, RejectReason, TimestampCache, WireEvent, explain
+from app.domain.events import DECODE_ERRORS, WIRE_DECODER, TimestampCache, WireEvent, explain
 
 CHUNK_BYTES = 1 << 20
 

@@ -33,10 +33,11 @@ from aiokafka.errors import CommitFailedError, KafkaError
 
 from app.clock import Clock, SystemClock
 from app.core.acceptance import FIELDS, definition_verdict, describe
+from app.core.enums import RejectReason
 from app.core.report import Objective, SloReport
 from app.core.unit import status_key
 from app.core.units import SloUnits
-from app.domain.events import RejectReason, TimestampCache, decode_event, reject
+from app.domain.events import TimestampCache, decode_event, reject
 from app.domain.models import SLO
 from app.domain.views import objective_of, status_event
 from app.errors import RejectedEvent
