@@ -35,8 +35,9 @@ ENGINE_FIELDS = tuple(f for f in SLO.model_fields if f not in _CARRIED)  # new S
 _DURATION = re.compile(r"([1-9][0-9]*)([mhdwMQY])")
 _SECONDS = {"m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 _ROLLING = {3600: TimePeriod.ROLLING_1H, 86_400: TimePeriod.ROLLING_24H}
-_ROLLING |= {604_800: TimePeriod.ROLLING_7D, 2_592_000: TimePeriod.ROLLING_30D}
-_CALENDAR = {"1M": TimePeriod.CALENDAR_MONTH, "1Q": TimePeriod.CALENDAR_QUARTER}
+_ROLLING |= {604_800: TimePeriod.ROLLING_7D, 2_592_000: TimePeriod.ROLLING_30D, 7_776_000: TimePeriod.ROLLING_90D}
+_CALENDAR = {"1M": TimePeriod.CALENDAR_MONTH, "1Q": TimePeriod.CALENDAR_QUARTER, "1Y": TimePeriod.CALENDAR_YEAR}
+_CALENDAR_MONTHS = {TimePeriod.CALENDAR_MONTH: 1, TimePeriod.CALENDAR_QUARTER: 3, TimePeriod.CALENDAR_YEAR: 12}
 _UTC = ("UTC", "Etc/UTC")
 _SPEC_KEYS = ("description", "service", "indicator", "indicatorRef", "timeWindow", "budgetingMethod", "objectives")
 _NAME = re.compile(r"[A-Za-z0-9][\w.:/-]*", re.ASCII)
@@ -249,10 +250,11 @@ def _period(where: str, windows: Any) -> TimePeriod:
     if rolling:  # a calendar on a rolling window aligns nothing: accepted, as it means nothing
         period = _ROLLING.get(int(match[1]) * _SECONDS.get(match[2], 0))
         if period is None:
-            _fail(where, f"{path}.duration", f"rolling {duration} is not an engine period: use 1h, 1d, 7d (1w) or 30d")
+            engine_periods = "1h, 1d, 7d (1w), 30d or 90d"
+            _fail(where, f"{path}.duration", f"rolling {duration} is not an engine period: use {engine_periods}")
         return period
     if duration not in _CALENDAR:
-        _fail(where, f"{path}.duration", f"calendar {duration} is not an engine period: use 1M or 1Q")
+        _fail(where, f"{path}.duration", f"calendar {duration} is not an engine period: use 1M, 1Q or 1Y")
     period = _CALENDAR[duration]
     if calendar is not None:
         _calendar(where, f"{path}.calendar", _map(calendar, where, f"{path}.calendar"), period)
@@ -273,13 +275,13 @@ def _calendar(where: str, path: str, calendar: dict[str, Any], period: TimePerio
             start = datetime.fromisoformat(start)
         except ValueError:
             _fail(where, f"{path}.startTime", f"{start!r} is not a date and time")
-    months = 3 if period is TimePeriod.CALENDAR_QUARTER else 1
+    months = _CALENDAR_MONTHS[period]
     if not (
         isinstance(start, datetime)
         and start.utcoffset() in (None, timedelta(0))
         and (start.day, start.time(), (start.month - 1) % months) == (1, time(), 0)
     ):
-        unit = "quarter" if months == 3 else "month"
+        unit = {1: "month", 3: "quarter", 12: "year"}[months]
         _fail(where, f"{path}.startTime", f"the engine's periods start at 00:00 UTC on the first day of a {unit}")
 
 

@@ -40,6 +40,7 @@ WINDOWS: dict[str, int] = {
     "3d": 3 * DAY,
     "7d": 7 * DAY,
     "30d": 30 * DAY,
+    "90d": 90 * DAY,
 }
 
 PERIOD_WINDOW: dict[TimePeriod, str] = {
@@ -47,9 +48,10 @@ PERIOD_WINDOW: dict[TimePeriod, str] = {
     TimePeriod.ROLLING_24H: "24h",
     TimePeriod.ROLLING_7D: "7d",
     TimePeriod.ROLLING_30D: "30d",
+    TimePeriod.ROLLING_90D: "90d",
 }
 
-RETENTION = 30 * DAY
+HISTORY_RETENTION = 400 * DAY  # the contract's "History": daily counts for at least 400 days
 MAX_SKEW = 5 * MINUTE
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -86,6 +88,20 @@ def quarter_bounds(now_us: int) -> tuple[int, int]:
     return us_of(start), us_of(end)
 
 
+def year_bounds(now_us: int) -> tuple[int, int]:
+    """[start, end) of the UTC calendar year holding now."""
+    d = dt_of(now_us)
+    return us_of(datetime(d.year, 1, 1, tzinfo=UTC)), us_of(datetime(d.year + 1, 1, 1, tzinfo=UTC))
+
+
+def calendar_bounds(now_us: int, period: TimePeriod) -> tuple[int, int]:
+    return {
+        TimePeriod.CALENDAR_MONTH: month_bounds,
+        TimePeriod.CALENDAR_QUARTER: quarter_bounds,
+        TimePeriod.CALENDAR_YEAR: year_bounds,
+    }[period](now_us)
+
+
 @dataclass(frozen=True)
 class Event:
     slo_id: str
@@ -114,15 +130,16 @@ def rolling_sums(events: Iterable[Event], now_us: int, length_us: int) -> tuple[
 
 def calendar_sums(events: Iterable[Event], now_us: int, period: TimePeriod) -> tuple[int, int]:
     """Calendar period: start <= ts <= now."""
-    start, _ = month_bounds(now_us) if period is TimePeriod.CALENDAR_MONTH else quarter_bounds(now_us)
+    start, _ = calendar_bounds(now_us, period)
     return sums_between(events, start - 1, now_us)
 
 
 def all_window_sums(events: Sequence[Event], now_us: int) -> dict[str, tuple[int, int]]:
-    """Every rolling window plus "month" and "quarter"."""
+    """Every rolling window plus "month", "quarter" and "year"."""
     out = {name: rolling_sums(events, now_us, w) for name, w in WINDOWS.items()}
     out["month"] = calendar_sums(events, now_us, TimePeriod.CALENDAR_MONTH)
     out["quarter"] = calendar_sums(events, now_us, TimePeriod.CALENDAR_QUARTER)
+    out["year"] = calendar_sums(events, now_us, TimePeriod.CALENDAR_YEAR)
     return out
 
 
@@ -131,7 +148,7 @@ def period_of(period: TimePeriod, now_us: int) -> tuple[int, int]:
     if period in PERIOD_WINDOW:
         w = WINDOWS[PERIOD_WINDOW[period]]
         return now_us - w, w
-    start, end = month_bounds(now_us) if period is TimePeriod.CALENDAR_MONTH else quarter_bounds(now_us)
+    start, end = calendar_bounds(now_us, period)
     return start, end - start
 
 
@@ -145,17 +162,10 @@ def period_sums(events: Sequence[Event], now_us: int, period: TimePeriod) -> tup
 
 
 def accepted(ts_us: int, now_us: int, period: TimePeriod, max_skew_us: int = MAX_SKEW) -> bool:
-    """now - retention < ts <= now + max_skew; retention covers 30d and, for a
-    calendar SLO, the whole current month/quarter (its first instant included)."""
-    if ts_us > now_us + max_skew_us:
-        return False
-    if ts_us > now_us - RETENTION:
-        return True
-    if period is TimePeriod.CALENDAR_MONTH:
-        return ts_us >= month_bounds(now_us)[0]
-    if period is TimePeriod.CALENDAR_QUARTER:
-        return ts_us >= quarter_bounds(now_us)[0]
-    return False
+    """now - retention < ts <= now + max_skew, with the history's retention (400
+    days), which covers every period's window and calendar period."""
+    del period
+    return now_us - HISTORY_RETENTION < ts_us <= now_us + max_skew_us
 
 
 # -- rules -----------------------------------------------------------------------

@@ -53,7 +53,7 @@ EVENT_LINES = [
     ev("no-such-slo", "2026-03-10T11:00:00Z", 1, 1),  # 8: unknown
     ev("api-availability", "2026-03-10T13:58:00+02:00", 990, 1_000),  # 9: 11:58Z
     ev("api-availability", "2026-03-10T11:00:00Z", 11, 10),  # 10: good > total
-    ev("api-availability", "2026-02-08T12:00:00Z", 0, 5_000),  # 11: exactly 30 days before now
+    ev("api-availability", "2025-02-03T12:00:00Z", 0, 5_000),  # 11: exactly 400 days before now
     ev("api-latency", "2026-03-10T12:00:00Z", 980, 1_000),  # 12: the newest: now
 ]
 
@@ -145,6 +145,7 @@ AVAILABILITY = {
         "3d": 20 / 11_000 / 0.001,
         "7d": 70 / 211_000 / 0.001,
         "30d": 70 / 211_000 / 0.001,
+        "90d": 70 / 211_000 / 0.001,
     },
     # (141/211) * 2 592 000 s / (20/11) = 952 652.13 s
     "time_to_exhaustion_seconds": 141 / 211 * 2_592_000 / (20 / 11),
@@ -189,6 +190,7 @@ LATENCY = {
         "3d": 2.0,
         "7d": 2.0,
         "30d": 120 / 2_100 / 0.01,
+        "90d": 120 / 2_100 / 0.01,
     },
     "time_to_exhaustion_seconds": 0.0,
     "time_to_exhaustion": "0s",
@@ -255,6 +257,7 @@ def test_replay_at_a_later_instant(tmp_path: Path) -> None:
                 "3d": b,
                 "7d": 70 / 211_000 / 0.001,
                 "30d": 70 / 211_000 / 0.001,
+                "90d": 70 / 211_000 / 0.001,
             },
             time_to_exhaustion_seconds=None,
             time_to_exhaustion=None,
@@ -289,14 +292,14 @@ def test_replay_of_an_earlier_instant_rejects_newer_events(tmp_path: Path) -> No
     run = replay(tmp_path, "--at", "2026-03-05T00:00:00Z")
     assert run.returncode == 0, run.stderr
     [avail, lat] = objects(run.stdout)
-    # Availability: line 1 (at now; 50 bad of 200 000) and line 11, now 25 days old and
-    # accepted (5 000 bad): 5 050 bad of 205 allowed.
-    assert (avail["consumed_budget"], avail["total_budget"]) == (5_050, pytest.approx(205.0, rel=1e-12))
-    assert avail["error_budget_consumed"] == pytest.approx(5_050 / 205, rel=1e-12)
-    assert avail["status"] == "EXHAUSTED"
-    assert avail["time_to_exhaustion_seconds"] == 0.0
+    # Availability: line 1 (at now; 50 bad of 200 000). Line 11, 395 days old, is accepted
+    # into the daily history only: no window holds it.
+    assert (avail["consumed_budget"], avail["total_budget"]) == (50, pytest.approx(200.0, rel=1e-12))
+    assert avail["error_budget_consumed"] == pytest.approx(0.25, rel=1e-12)
+    assert avail["status"] == "HEALTHY"
+    assert avail["time_to_exhaustion_seconds"] == pytest.approx(0.75 * 30 * 86_400 / 0.25, rel=1e-12)
     assert avail["burn_rates"]["5m"] == pytest.approx(0.25, rel=1e-12)  # 50 / 200 000 / 0.001
-    assert avail["burn_rates"]["30d"] == pytest.approx(5_050 / 205_000 / 0.001, rel=1e-12)
+    assert avail["burn_rates"]["30d"] == avail["burn_rates"]["90d"] == pytest.approx(0.25, rel=1e-12)
     # Latency: March holds line 7 only; line 2 (Feb 28th, all bad) is in 7d and 30d only.
     assert (lat["current_sli"], lat["consumed_budget"], lat["status"]) == (100.0, 0, "HEALTHY")
     assert lat["burn_rates"]["3d"] == 0.0

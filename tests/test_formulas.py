@@ -128,6 +128,7 @@ def test_burn_rate_per_window_from_events() -> None:
         "3d": 300 / 112_000 / 0.001,
         "7d": 300 / 112_000 / 0.001,
         "30d": 300 / 112_000 / 0.001,
+        "90d": 300 / 112_000 / 0.001,
     }
     assert rep.burn_rates == {k: approx(v, rel=1e-12) for k, v in expected.items()}
     assert rep.burn_rate == approx(10.0, rel=1e-12)  # headline = 1h
@@ -255,7 +256,7 @@ def test_no_data_gives_null_sli_and_healthy(period: TimePeriod, events: list[tup
     assert rep.budget.remaining_ratio == 1.0
     assert rep.budget.allowed_bad_events == 0.0
     assert rep.burn_rates == dict.fromkeys(rep.burn_rates, 0.0)
-    assert len(rep.burn_rates) == 9
+    assert len(rep.burn_rates) == 10
     assert rep.firing == []
     assert rep.time_to_exhaustion_s is None
     assert rep.status is SLOStatus.HEALTHY

@@ -133,6 +133,8 @@ def test_slogen_rolling_slo_without_its_alert_policy() -> None:
         ("    - duration: 1h\n", TimePeriod.ROLLING_1H),  # no calendar, no isRolling: rolling
         ("    - duration: 1w\n      isRolling: true\n", TimePeriod.ROLLING_7D),
         ("    - duration: 1M\n      isRolling: false\n", TimePeriod.CALENDAR_MONTH),
+        ("    - duration: 1Y\n      isRolling: false\n", TimePeriod.CALENDAR_YEAR),
+        ("    - duration: 90d\n      isRolling: true\n", TimePeriod.ROLLING_90D),
         (
             "    - duration: 1Q\n      calendar:\n        startTime: 2024-04-01 00:00:00\n        timeZone: UTC\n",
             TimePeriod.CALENDAR_QUARTER,
@@ -297,7 +299,7 @@ SOURCE = {"metricSource": {"type": "Prometheus", "spec": {"query": "sum(errors)"
             "calendar.startTime",
             "first day of a quarter",
         ),
-        ({"spec.timeWindow.0.duration": "1Y", "spec.timeWindow.0.isRolling": False}, "duration", "calendar 1Y"),
+        ({"spec.timeWindow.0.duration": "2Y", "spec.timeWindow.0.isRolling": False}, "duration", "calendar 2Y"),
         ({"spec.budgetingMethod": "Timeslices"}, "spec.budgetingMethod", "only Occurrences"),
         ({"spec.alertPolicies": ["fast-burn"]}, "spec.alertPolicies", "burn-rate rules"),
         ({"spec.indicatorRef": "foo"}, "spec.indicatorRef", "not both"),

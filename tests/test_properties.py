@@ -77,14 +77,17 @@ def _edges(now: int) -> list[int]:
     m0, _ = ref.month_bounds(now)
     q0, _ = ref.quarter_bounds(now)
     pm0, _ = ref.month_bounds(m0 - 1)
-    return [now, now - 30 * DAY, m0, q0, pm0] + [now - w for w in WINDOWS.values()]
+    y0, _ = ref.year_bounds(now)
+    return [now, now - 30 * DAY, m0, q0, pm0, y0, now - ref.HISTORY_RETENTION] + [now - w for w in WINDOWS.values()]
 
 
 @st.composite
 def timestamps(draw: st.DrawFn, now: int) -> int:
-    kind = draw(st.sampled_from(["uniform", "uniform", "edge", "edge", "recent", "future"]))
+    kind = draw(st.sampled_from(["uniform", "uniform", "edge", "edge", "recent", "future", "history"]))
     if kind == "uniform":
         return draw(st.integers(now - 45 * DAY, now + 6 * MINUTE))
+    if kind == "history":  # older than most windows, up to beyond the history's retention
+        return draw(st.integers(now - 410 * DAY, now - 30 * DAY))
     if kind == "edge":
         edge = draw(st.sampled_from(_edges(now)))
         delta = draw(
@@ -140,6 +143,7 @@ def engine_sums(state: WindowState) -> dict[str, tuple[int, int]]:
     out = {name: state.window(name) for name in WINDOWS}
     out["month"] = state.month_sums()
     out["quarter"] = state.quarter_sums()
+    out["year"] = state.year_sums()
     return out
 
 
@@ -487,7 +491,8 @@ def test_evaluation_matches_reference_at_day_aligned_now(data: st.DataObject) ->
         # Same figures from a state loaded in one numpy batch.
         state = WindowState(at)
         state.add_batch(*arrays(mine))
-        state.last_event_us = units.units[slo.slo_id].state.last_event_us  # received when offered
+        unit = units.get(slo.slo_id)  # none when no event was accepted
+        state.last_event_us = None if unit is None else unit.state.last_event_us  # received when offered
         assert evaluate(objective_of(slo), state) == rep
 
 
@@ -559,15 +564,15 @@ def latency_slo(period: TimePeriod) -> SLO:
 @pytest.mark.parametrize(
     ("period", "now", "oldest_accepted"),
     [
-        # rolling: exactly 30 days back is out, one microsecond later is in
-        (TimePeriod.ROLLING_1H, "2026-03-31T12:00:00", "2026-03-01T12:00:00.000001"),
-        (TimePeriod.ROLLING_30D, "2026-03-31T12:00:00", "2026-03-01T12:00:00.000001"),
-        # a 31-day month: its first instant is older than 30 days and still accepted
-        (TimePeriod.CALENDAR_MONTH, "2026-03-31T12:00:00", "2026-03-01T00:00:00"),
-        # early in a month the 30 days reach into the previous month
-        (TimePeriod.CALENDAR_MONTH, "2026-03-02T00:00:00", "2026-01-31T00:00:00.000001"),
-        (TimePeriod.CALENDAR_QUARTER, "2026-03-31T12:00:00", "2026-01-01T00:00:00"),
-        (TimePeriod.CALENDAR_QUARTER, "2026-04-01T00:00:00", "2026-03-02T00:00:00.000001"),
+        # every period accepts the history's 400 days: exactly 400 days back is out,
+        # one microsecond later is in (the daily history holds it, no window does)
+        (TimePeriod.ROLLING_1H, "2026-03-31T12:00:00", "2025-02-24T12:00:00.000001"),
+        (TimePeriod.ROLLING_30D, "2026-03-31T12:00:00", "2025-02-24T12:00:00.000001"),
+        (TimePeriod.ROLLING_90D, "2026-03-31T12:00:00", "2025-02-24T12:00:00.000001"),
+        (TimePeriod.CALENDAR_MONTH, "2026-03-02T00:00:00", "2025-01-26T00:00:00.000001"),
+        (TimePeriod.CALENDAR_QUARTER, "2026-04-01T00:00:00", "2025-02-25T00:00:00.000001"),
+        # the whole current year is always inside them (even on Dec 31st)
+        (TimePeriod.CALENDAR_YEAR, "2026-12-31T23:59:59", "2025-11-26T23:59:59.000001"),
     ],
 )
 def test_acceptance_boundaries(period: TimePeriod, now: str, oldest_accepted: str) -> None:

@@ -1,9 +1,10 @@
 """Which events an SLO accepts: the one place where every acceptance rule lives.
 
 An event counts for an SLO when the SLO is known and enabled and its timestamp
-satisfies `now - retention < ts <= now + max_skew`, where retention covers the
-longest window the SLO needs: the 30-day rolling window, and for calendar SLOs
-the whole current month or quarter as well. A verdict is the RejectReason of a
+satisfies `now - retention < ts <= now + max_skew`, where retention is the
+history's (400 days, see app/core/windows): it covers every window, the
+current calendar month, quarter and year, and beyond those the daily history,
+so an event older than every window still counts there (and in reports). A verdict is the RejectReason of a
 refusal, or None for an accepted event; callers decide what a refusal costs
 (a dead letter, a line in a replay's error list).
 """
@@ -15,9 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from app.core.calendar import month_of, quarter_of
 from app.core.enums import RejectReason, TimePeriod
-from app.core.windows import LONGEST_ROLLING_US, MINUTE_US
+from app.core.windows import HISTORY_RETENTION_US, MINUTE_US
 
 DEFAULT_MAX_SKEW_US = 5 * MINUTE_US
 
@@ -26,7 +26,7 @@ Verdict = RejectReason | None
 DETAILS: dict[RejectReason, str] = {
     RejectReason.UNKNOWN_SLO: "no SLO {slo_id!r}",
     RejectReason.DISABLED_SLO: "SLO {slo_id!r} is disabled",
-    RejectReason.TIMESTAMP_TOO_OLD: "timestamp is older than the SLO's retention",
+    RejectReason.TIMESTAMP_TOO_OLD: "timestamp is older than the history's retention (400 days)",
     RejectReason.TIMESTAMP_IN_FUTURE: "timestamp is beyond now + max skew",
     RejectReason.DUPLICATE_EVENT: "event_id {event_id!r} was already accepted for SLO {slo_id!r}",
 }
@@ -77,9 +77,7 @@ class AcceptanceRange:
 
 
 def acceptance_range(now_us: int, period: TimePeriod, max_skew_us: int = DEFAULT_MAX_SKEW_US) -> AcceptanceRange:
-    oldest = now_us - LONGEST_ROLLING_US + 1
-    if period is TimePeriod.CALENDAR_MONTH:
-        oldest = min(oldest, month_of(now_us).start_us)
-    elif period is TimePeriod.CALENDAR_QUARTER:
-        oldest = min(oldest, quarter_of(now_us).start_us)
-    return AcceptanceRange(oldest, now_us + max_skew_us)
+    """The same for every period: the history retention covers each one's needs
+    (`period` stays a parameter: a retention per period is the policy's to change)."""
+    del period
+    return AcceptanceRange(now_us - HISTORY_RETENTION_US + 1, now_us + max_skew_us)

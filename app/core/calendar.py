@@ -1,4 +1,4 @@
-"""UTC calendar periods (month, quarter) on integer-microsecond timestamps.
+"""UTC calendar periods (month, quarter, year) on integer-microsecond timestamps.
 
 Pure date arithmetic: no clock is read; callers pass `now_us`.
 """
@@ -63,6 +63,10 @@ def month_of(ts_us: int) -> Period:
 def quarter_of(ts_us: int) -> Period:
     dt = to_datetime(ts_us)
     return _months(dt.year, 3 * ((dt.month - 1) // 3) + 1, 3)
+
+
+def year_of(ts_us: int) -> Period:
+    return _months(to_datetime(ts_us).year, 1, 12)
 
 
 def seconds(us: int) -> float:

@@ -2,7 +2,7 @@
 
 A state is cut into parts, each one record of a compacted changelog topic:
 one per ring *slot* (`r<tier>.<slot>` -> [bucket k, good, total, offset]),
-one for each calendar sum (`M`, `Q` -> [period start, good, total, offset])
+one for each calendar sum (`M`, `Q`, `Y` -> [period start, good, total, offset])
 and one for metadata. Keying by slot rather than by bucket bounds the key
 space (2,280 ring keys per SLO) so compaction keeps the topic small.
 
@@ -19,11 +19,17 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from app.core.ring import LAYOUT, bucket_of
+from app.core.state import MONTH as MONTH_INDEX
+from app.core.state import QUARTER as QUARTER_INDEX
+from app.core.state import YEAR as YEAR_INDEX
 from app.core.state import WindowState
 from app.core.windows import TIERS
 
 MONTH = "M"
 QUARTER = "Q"
+YEAR = "Y"
+CALENDAR_PARTS = (MONTH, QUARTER, YEAR)  # in the order of WindowState.calendar
+CALENDAR_INDEX = {part: i for i, part in enumerate(CALENDAR_PARTS)}
 Part = str
 
 
@@ -58,10 +64,11 @@ def parts_of_event(state: WindowState, ts_us: int) -> Iterator[tuple[Part, int]]
         k = -(-ts_us // bucket_us)
         if heads[t] - k < n:
             yield names[k % n], k
-    if ts_us >= state.quarter.start_us:
-        yield QUARTER, state.quarter.start_us
-        if ts_us >= state.month.start_us:
-            yield MONTH, state.month.start_us
+    for i in (YEAR_INDEX, QUARTER_INDEX, MONTH_INDEX):
+        start_us = state.calendar[i].start_us
+        if ts_us < start_us:
+            break
+        yield CALENDAR_PARTS[i], start_us
 
 
 def add_guarded(state: WindowState, ts_us: int, good: int, total: int, offset: int, guard: Guard) -> None:
@@ -72,24 +79,20 @@ def add_guarded(state: WindowState, ts_us: int, good: int, total: int, offset: i
         mark = guard.get(ring_part(ti, k % n))
         if mark is None or mark.k != k or offset > mark.offset:
             state.rings.add(ts_us, good, total, only=ti)
-    if ts_us >= state.quarter.start_us and _fresh(guard.get(QUARTER), state.quarter.start_us, offset):
-        state.quarter_good += good
-        state.quarter_total += total
-    if ts_us >= state.month.start_us and _fresh(guard.get(MONTH), state.month.start_us, offset):
-        state.month_good += good
-        state.month_total += total
-
-
-def _fresh(mark: PartMark | None, start_us: int, offset: int) -> bool:
-    return mark is None or mark.k != start_us or offset > mark.offset
+    sums = state.calendar_sums
+    for i, part in enumerate(CALENDAR_PARTS):
+        start_us = state.calendar[i].start_us
+        mark = guard.get(part)
+        if ts_us >= start_us and (mark is None or mark.k != start_us or offset > mark.offset):
+            sums[2 * i] += good
+            sums[2 * i + 1] += total
 
 
 def part_value(state: WindowState, part: Part, offset: int) -> list[int]:
     """The record value of a part as the state holds it now."""
-    if part == MONTH:
-        return [state.month.start_us, state.month_good, state.month_total, offset]
-    if part == QUARTER:
-        return [state.quarter.start_us, state.quarter_good, state.quarter_total, offset]
+    if part in CALENDAR_INDEX:
+        i = CALENDAR_INDEX[part]
+        return [state.calendar[i].start_us, *state.calendar_sums_of(i), offset]
     tier, slot = PART_SLOT[part]
     ring = state.rings.view(tier)
     return [ring.bucket_at(slot), *ring.bucket(slot), offset]
@@ -100,15 +103,12 @@ def restore(now_us: int, parts: Iterable[tuple[Part, list[int]]]) -> tuple[Windo
     state = WindowState(now_us)
     guard: Guard = {}
     for part, (k, good, total, offset) in parts:
-        if part in (MONTH, QUARTER):
-            period = state.month if part == MONTH else state.quarter
-            if k == period.start_us:
-                if part == MONTH:
-                    state.month_good, state.month_total = good, total
-                else:
-                    state.quarter_good, state.quarter_total = good, total
+        if part in CALENDAR_INDEX:
+            i = CALENDAR_INDEX[part]
+            if k == state.calendar[i].start_us:
+                state.calendar_sums[2 * i], state.calendar_sums[2 * i + 1] = good, total
         else:
-            tier, _slot = (int(x) for x in part[1:].split("."))
+            tier, _slot = PART_SLOT[part]
             state.rings.set_bucket(tier, k, good, total)
         guard[part] = PartMark(k, offset)
     state.rings.rebuild_sums()

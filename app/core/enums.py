@@ -23,12 +23,14 @@ class TimePeriod(StrEnum):
     ROLLING_24H = "ROLLING_24H"
     ROLLING_7D = "ROLLING_7D"
     ROLLING_30D = "ROLLING_30D"
+    ROLLING_90D = "ROLLING_90D"
     CALENDAR_MONTH = "CALENDAR_MONTH"
     CALENDAR_QUARTER = "CALENDAR_QUARTER"
+    CALENDAR_YEAR = "CALENDAR_YEAR"
 
     @property
     def is_calendar(self) -> bool:
-        return self in (TimePeriod.CALENDAR_MONTH, TimePeriod.CALENDAR_QUARTER)
+        return self in (TimePeriod.CALENDAR_MONTH, TimePeriod.CALENDAR_QUARTER, TimePeriod.CALENDAR_YEAR)
 
     @property
     def rolling_window(self) -> str | None:
@@ -41,6 +43,7 @@ _ROLLING = {
     TimePeriod.ROLLING_24H: "24h",
     TimePeriod.ROLLING_7D: "7d",
     TimePeriod.ROLLING_30D: "30d",
+    TimePeriod.ROLLING_90D: "90d",
 }
 
 

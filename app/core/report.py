@@ -14,9 +14,11 @@ from app.core.budget import Budget, BudgetRatio, burn_rate, period_budget, time_
 from app.core.calendar import seconds
 from app.core.enums import SLOStatus, TimePeriod
 from app.core.rules import DEFAULT_RULES, BurnRateRule, FiringRule, firing_rules
-from app.core.state import WindowState
+from app.core.state import MONTH, QUARTER, YEAR, WindowState
 from app.core.status import DEFAULT_THRESHOLDS, StatusThresholds, slo_status
 from app.core.windows import US_PER_S, WINDOW_BY_NAME, WINDOW_NAMES
+
+CALENDAR_OF = {TimePeriod.CALENDAR_MONTH: MONTH, TimePeriod.CALENDAR_QUARTER: QUARTER, TimePeriod.CALENDAR_YEAR: YEAR}
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +79,9 @@ def period_sums(objective: Objective, state: WindowState) -> tuple[int, int, int
         good, total = state.window(rolling)
         length = WINDOW_BY_NAME[rolling].length_us
         return good, total, state.now_us - length, length
-    cal = state.month if period is TimePeriod.CALENDAR_MONTH else state.quarter
-    good, total = state.month_sums() if period is TimePeriod.CALENDAR_MONTH else state.quarter_sums()
+    i = CALENDAR_OF[period]
+    good, total = state.calendar_sums_of(i)
+    cal = state.calendar[i]
     return good, total, cal.start_us, cal.length_us
 
 

@@ -17,7 +17,7 @@ import msgspec
 
 from app.core.acceptance import DEFAULT_MAX_SKEW_US, AcceptanceRange, Verdict, acceptance_range, definition_verdict
 from app.core.alerts import Condition, Transition, book_of, book_value
-from app.core.changelog import MONTH, QUARTER, RING_PARTS, Part, part_value, restore
+from app.core.changelog import CALENDAR_PARTS, RING_PARTS, Part, part_value, restore
 from app.core.dedup import DEFAULT_DEDUP_HORIZON_US, Segment
 from app.core.enums import RejectReason, TimePeriod
 from app.core.report import Objective, SloReport
@@ -198,7 +198,7 @@ class SloUnits:
         delete, so that re-creating the id starts from empty windows."""
         unit = self.units.pop(slo_id, None)
         self._dirty.discard(slo_id)
-        parts = [*(name for names in RING_PARTS for name in names), MONTH, QUARTER, META]
+        parts = [*(name for names in RING_PARTS for name in names), *CALENDAR_PARTS, META]
         if unit is not None:
             parts.extend(f"{DEDUP_PREFIX}{n}" for n in unit.dedup.segments)
         return [record_key(slo_id, part) for part in parts]

@@ -36,11 +36,14 @@ W24H = Window("24h", DAY_US)
 W3D = Window("3d", 3 * DAY_US)
 W7D = Window("7d", 7 * DAY_US)
 W30D = Window("30d", 30 * DAY_US)
+W90D = Window("90d", 90 * DAY_US)
 
-ROLLING_WINDOWS: tuple[Window, ...] = (W5M, W30M, W1H, W2H, W6H, W24H, W3D, W7D, W30D)
+ROLLING_WINDOWS: tuple[Window, ...] = (W5M, W30M, W1H, W2H, W6H, W24H, W3D, W7D, W30D, W90D)
 WINDOW_BY_NAME: dict[str, Window] = {w.name: w for w in ROLLING_WINDOWS}
 WINDOW_NAMES: tuple[str, ...] = tuple(w.name for w in ROLLING_WINDOWS)
-LONGEST_ROLLING_US = W30D.length_us
+LONGEST_ROLLING_US = W90D.length_us
+
+
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +77,7 @@ class TierSpec:
 # The 1-hour ring keeps 35 days and the 1-day ring 400 days for history and reports.
 HISTORY_HOURS = 35 * 24
 HISTORY_DAYS = 400
+HISTORY_RETENTION_US = HISTORY_DAYS * DAY_US  # an event this old still counts in the daily history
 TIERS: tuple[TierSpec, ...] = (
     TierSpec(5 * US_PER_S, 60, (W5M,)),
     TierSpec(30 * US_PER_S, 60, (W30M,)),
@@ -81,7 +85,7 @@ TIERS: tuple[TierSpec, ...] = (
     TierSpec(6 * MINUTE_US, 60, (W6H,)),
     TierSpec(24 * MINUTE_US, 60, (W24H,)),
     TierSpec(HOUR_US, HISTORY_HOURS, (W3D, W7D, W30D)),
-    TierSpec(DAY_US, HISTORY_DAYS, ()),
+    TierSpec(DAY_US, HISTORY_DAYS, (W90D,)),
 )
 MINUTE_TIER, HOUR_TIER, DAY_TIER = 2, 5, 6
 HISTORY_TIERS = (MINUTE_TIER, 3, 4, HOUR_TIER, DAY_TIER)  # every ring of 1 min or more, finest first

@@ -23,7 +23,7 @@ SloId = Annotated[
         description="Unique id; letters, digits and . _ : - (it is a Kafka key and a URL segment).",
     ),
 ]
-WindowName = Literal["5m", "30m", "1h", "2h", "6h", "24h", "3d", "7d", "30d"]
+WindowName = Literal["5m", "30m", "1h", "2h", "6h", "24h", "3d", "7d", "30d", "90d"]
 assert set(WindowName.__args__) == set(WINDOW_NAMES)  # type: ignore[attr-defined]
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from app.core.calendar import month_of, quarter_of
+from app.core.calendar import month_of, quarter_of, year_of
 from app.core.windows import WINDOW_BY_NAME
 from app.domain.enums import TimePeriod
 from app.domain.models import SLO
@@ -29,7 +29,12 @@ def period_length_us(period: TimePeriod, now_us: int) -> int:
     rolling = period.rolling_window
     if rolling is not None:
         return WINDOW_BY_NAME[rolling].length_us
-    return (month_of(now_us) if period is TimePeriod.CALENDAR_MONTH else quarter_of(now_us)).length_us
+    calendars = {
+        TimePeriod.CALENDAR_MONTH: month_of,
+        TimePeriod.CALENDAR_QUARTER: quarter_of,
+        TimePeriod.CALENDAR_YEAR: year_of,
+    }
+    return calendars[period](now_us).length_us
 
 
 def _selector(slo: SLO, **extra: str) -> str:

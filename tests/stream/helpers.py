@@ -43,7 +43,13 @@ DAY_S = 86_400
 # What the brief asks of every worker: fast failover (session 2 s, heartbeat 0.2 s).
 WORKER_ENV = {"SLO_SESSION_TIMEOUT_MS": "2000", "SLO_HEARTBEAT_INTERVAL_MS": "200", "SLO_API_PORT": "0"}
 
-PERIOD_S = {"ROLLING_1H": HOUR_S, "ROLLING_24H": DAY_S, "ROLLING_7D": 7 * DAY_S, "ROLLING_30D": 30 * DAY_S}
+PERIOD_S = {
+    "ROLLING_1H": HOUR_S,
+    "ROLLING_24H": DAY_S,
+    "ROLLING_7D": 7 * DAY_S,
+    "ROLLING_30D": 30 * DAY_S,
+    "ROLLING_90D": 90 * DAY_S,
+}
 WINDOW_S = {
     "5m": 5 * MINUTE_S,
     "30m": 30 * MINUTE_S,
@@ -54,6 +60,7 @@ WINDOW_S = {
     "3d": 3 * DAY_S,
     "7d": 7 * DAY_S,
     "30d": 30 * DAY_S,
+    "90d": 90 * DAY_S,
 }
 
 

@@ -52,7 +52,7 @@ def bad_messages(now: float) -> list[tuple[str, bytes | None]]:
         ("invalid_timestamp", event_bytes(OK, "2026-13-45T99:00:00Z", 1, 1)),
         ("unknown_slo", event_bytes("dlq-no-such-slo", ts, 1, 1)),
         ("disabled_slo", event_bytes(RETIRED, ts, 1, 1)),
-        ("timestamp_too_old", event_bytes(OK, now - 31 * DAY_S, 1, 1)),
+        ("timestamp_too_old", event_bytes(OK, now - 401 * DAY_S, 1, 1)),
         ("timestamp_in_future", event_bytes(OK, now + 3600, 1, 1)),
         ("invalid_json", b'{"slo_id": "dlq-ok\xff\xfe", "timestamp": 1, "good": 1, "total": 1}'),  # not UTF-8
         ("invalid_json", None),  # a null value (tombstone)
