@@ -53,3 +53,15 @@ class DeliveryFailed(SloEngineError):
         self.sink = sink
         self.reason = reason
         super().__init__(f"delivery to {sink} failed: {reason}")
+
+
+class MissingExtra(SloEngineError):
+    """A configured feature needs an optional package that is not installed."""
+
+    def __init__(self, setting: str, package: str, extra: str) -> None:
+        self.setting = setting
+        self.package = package
+        self.extra = extra
+        super().__init__(
+            f"{setting} is configured but the {package!r} package is not installed: pip install 'slo-engine[{extra}]'"
+        )

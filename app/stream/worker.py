@@ -118,8 +118,14 @@ class Worker:
     # -- lifecycle -------------------------------------------------------------
     async def start(self) -> None:
         await ensure_topics(self.bootstrap, self.topology)
-        if self.settings.redis_url:
-            self.read_model = ReadModel(self.settings.redis_url, prefix=f"{self.topology.name}:")
+        if self.settings.redis_url:  # optional: a Redis that does not answer starts degraded
+            self.read_model = ReadModel(
+                self.settings.redis_url,
+                prefix=f"{self.topology.name}:",
+                up=self.metrics.read_model_up,
+                failures=self.metrics.read_model_failures,
+                pending=self.metrics.read_model_pending,
+            )
             await self.read_model.start()
         await self.producer.start()
         for slo in self.topology.slos:  # the topology file is a source of definitions (GitOps)
@@ -145,6 +151,8 @@ class Worker:
         the worker and its exception propagates (the process exits non-zero)."""
         stopping = asyncio.create_task(self._stopping.wait())
         watched = [*self._tasks, *self.sinks.tasks(), *([self.feed.task] if self.feed.task else [])]
+        if self.read_model is not None and self.read_model.task is not None:
+            watched.append(self.read_model.task)
         await asyncio.wait([stopping, *watched], return_when=asyncio.FIRST_COMPLETED)
         failed = [t for t in watched if t.done() and not t.cancelled() and t.exception()]
         stopping.cancel()
@@ -270,7 +278,7 @@ class Worker:
                 log_out.add(self.changelog, partition, key, value)
         await self._send(out, log_out, sends)
         if self.read_model is not None:
-            await self.read_model.flush()
+            self.read_model.flush()  # hands the writes to its writer task: never waits on Redis
         if touched:
             self.metrics.latency.observe(max(0.0, (wall_us() // 1000 - oldest_ms) / 1000))
         if commits:
@@ -389,7 +397,7 @@ class Worker:
                 log_out.add(self.changelog, partition, key, value)
         await self._send(out, log_out)
         if self.read_model is not None:
-            await self.read_model.flush()
+            self.read_model.flush()  # hands the writes to its writer task: never waits on Redis
 
     async def _send(self, out: RecordBatches, log_out: RecordBatches, sends: Sends | None = None) -> None:
         """Send the output records (and the `sends` already made), then the changelog's.
