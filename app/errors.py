@@ -65,3 +65,14 @@ class MissingExtra(SloEngineError):
         super().__init__(
             f"{setting} is configured but the {package!r} package is not installed: pip install 'slo-engine[{extra}]'"
         )
+
+
+class SettingRefused(SloEngineError):
+    """A dependency refused a setting's value (e.g. a session timeout the broker does not allow)."""
+
+    def __init__(self, setting: str, value: str, by: str, reason: str) -> None:
+        self.setting = setting
+        self.value = value
+        self.by = by
+        self.reason = reason
+        super().__init__(f"{setting}={value} refused by {by}: {reason}")

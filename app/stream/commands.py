@@ -9,12 +9,13 @@ import logging
 import signal
 import sys
 from collections.abc import Awaitable
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from aiokafka import AIOKafkaConsumer
 
 from app.stream.broker import EmbeddedBroker
 from app.stream.demo import produce_demo
+from app.stream.kafka_io import explain_start_error, muted
 from app.stream.settings import WorkerSettings
 from app.stream.worker import Worker
 from app.topology import Topology
@@ -68,7 +69,12 @@ async def run_worker(
     worker = Worker(bootstrap, topology, settings, on_status=None if quiet else show)
     extra: list[asyncio.Task[None]] = []
     try:
-        await worker.start()
+        try:
+            with muted("aiokafka.consumer.group_coordinator", "InvalidSessionTimeoutError"):
+                await worker.start()
+        except Exception as exc:
+            await worker.close()
+            _raise_explained(exc, bootstrap, settings)
         _on_signals(worker.stop)
         if settings.api_port:
             extra.append(asyncio.create_task(serve_api(worker, settings), name="api"))
@@ -79,7 +85,10 @@ async def run_worker(
         out.flush()
         if demo:
             extra.append(asyncio.create_task(produce_demo(bootstrap, topology.topics.metrics, topology.slos)))
-        await worker.run_until_stopped()
+        try:
+            await worker.run_until_stopped()
+        except Exception as exc:
+            _raise_explained(exc, bootstrap, settings)
     finally:
         for task in extra:
             task.cancel()
@@ -88,6 +97,15 @@ async def run_worker(
             broker.stop()
     out.write(f"worker stopped: {dict(worker.stats)}\n")
     return 0
+
+
+def _raise_explained(exc: Exception, bootstrap: str, settings: WorkerSettings) -> NoReturn:
+    """Re-raise a Kafka failure as the one-line error the CLI prints (exit 2); anything
+    else as it is (a bug: its traceback is wanted)."""
+    explained = explain_start_error(exc, bootstrap, settings)
+    if explained is None or explained is exc:
+        raise exc
+    raise explained from exc
 
 
 async def tail_status(bootstrap: str, topics: list[str], from_beginning: bool, as_json: bool, out: TextIO) -> int:

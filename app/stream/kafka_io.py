@@ -7,13 +7,17 @@ of a partition is the high watermark of a fetch (docs/spike-faust-on-tansu.md).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import InvalidSessionTimeoutError, KafkaError
 from aiokafka.partitioner import murmur2
 
+from app.errors import SettingRefused, SloEngineError, Unavailable
 from app.stream.settings import WorkerSettings
 from app.topology import Topology
 
@@ -79,8 +83,58 @@ def partition_for(key: bytes, n_partitions: int) -> int:
 ALERTS_RETENTION_MS = 90 * 86_400 * 1000
 
 
-async def ensure_topics(bootstrap: str, topology: Topology) -> None:
-    """Create the topology's topics if absent (an existing topic is left as it is)."""
+class _Muted(logging.Filter):
+    """Holds back aiokafka's own error lines about a failure the worker reports itself,
+    in one line (`explain_start_error`); what it held back goes into that line."""
+
+    def __init__(self, *needles: str) -> None:
+        super().__init__()
+        self.needles = needles
+        self.held: list[str] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if any(needle in message for needle in self.needles):
+            self.held.append(message)
+            return False
+        return True
+
+
+@contextlib.contextmanager
+def muted(logger: str, *needles: str) -> Iterator[_Muted]:
+    mute = _Muted(*needles)
+    target = logging.getLogger(logger)
+    target.addFilter(mute)
+    try:
+        yield mute
+    finally:
+        target.removeFilter(mute)
+
+
+async def _connect_admin(bootstrap: str, timeout_ms: int) -> AIOKafkaAdminClient:
+    """The first contact with Kafka, bounded: Unavailable names the address and the wait."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=timeout_ms)
+    with muted("aiokafka", "Unable connect to") as mute:
+        try:
+            await asyncio.wait_for(admin.start(), timeout_ms / 1000 + 2)
+        except (KafkaError, TimeoutError, OSError) as exc:
+            await admin.close()
+            reasons = [held.split('": ', 1)[-1].strip() for held in mute.held]
+            reason = next((r for r in reversed(reasons) if r), None)
+            if reason is None:
+                silent = reasons or isinstance(exc, TimeoutError)
+                reason = "it accepted the connection but never answered" if silent else f"{type(exc).__name__}: {exc}"
+            raise Unavailable(
+                "kafka",
+                f"cannot reach the bootstrap servers {bootstrap} within {timeout_ms / 1000:g}s "
+                f"(SLO_KAFKA_START_TIMEOUT_MS): {reason}",
+            ) from exc
+    return admin
+
+
+async def ensure_topics(bootstrap: str, topology: Topology, timeout_ms: int = 15_000) -> None:
+    """Create the topology's topics if absent (an existing topic is left as it is).
+    Kafka that does not answer within `timeout_ms` raises Unavailable."""
     t, n, rf = topology.topics, topology.partitions, topology.replication_factor
     compact = {"cleanup.policy": "compact"}
     wanted = [
@@ -92,8 +146,7 @@ async def ensure_topics(bootstrap: str, topology: Topology) -> None:
         NewTopic(t.definitions, 1, rf, topic_configs=compact),
         NewTopic(changelog_topic(topology), n, rf, topic_configs=compact),
     ]
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
+    admin = await _connect_admin(bootstrap, timeout_ms)
     try:
         existing = set(await admin.list_topics())
         missing = [topic for topic in wanted if topic.name not in existing]
@@ -105,6 +158,23 @@ async def ensure_topics(bootstrap: str, topology: Topology) -> None:
             log.info("created topics %s", ", ".join(topic.name for topic in missing))
     finally:
         await admin.close()
+
+
+def explain_start_error(exc: BaseException, bootstrap: str, settings: WorkerSettings) -> SloEngineError | None:
+    """A Kafka error at start as the one line the operator needs, or None (not Kafka's)."""
+    if isinstance(exc, SloEngineError):
+        return exc
+    if isinstance(exc, InvalidSessionTimeoutError):
+        return SettingRefused(
+            "SLO_SESSION_TIMEOUT_MS",
+            str(settings.session_timeout_ms),
+            f"Kafka at {bootstrap}",
+            "outside the broker's group.min.session.timeout.ms .. group.max.session.timeout.ms "
+            "(6000 .. 1800000 on a stock Apache Kafka); the default 10000 suits a stock broker",
+        )
+    if isinstance(exc, KafkaError):
+        return Unavailable("kafka", f"{bootstrap}: {type(exc).__name__}: {exc}")
+    return None
 
 
 async def true_end_offsets(consumer: AIOKafkaConsumer, tps: Sequence[TopicPartition]) -> dict[TopicPartition, int]:

@@ -4,6 +4,7 @@
 |---|---|---|
 | KAFKA_BOOTSTRAP_SERVERS | (unset) | join this cluster; unset = start the embedded broker |
 | SLO_TOPOLOGY | topologies/default.yaml | topology file |
+| SLO_KAFKA_START_TIMEOUT_MS | 15000 | how long the worker waits for Kafka at start before it exits |
 | SLO_FETCH_MAX_WAIT_MS | 5 | longest a fetch waits for data (latency vs idle CPU) |
 | SLO_SESSION_TIMEOUT_MS | 2000 | group session: a dead worker's partitions move after ~1.5x this |
 | SLO_HEARTBEAT_INTERVAL_MS | 200 | group heartbeat |
@@ -27,6 +28,7 @@ from pydantic import BaseModel, Field
 class WorkerSettings(BaseModel):
     bootstrap: str | None = None
     topology_path: Path | None = None
+    kafka_start_timeout_ms: int = Field(15_000, ge=100, le=600_000)
     fetch_max_wait_ms: int = Field(5, ge=0, le=10_000)
     session_timeout_ms: int = Field(2000, ge=500, le=300_000)
     heartbeat_interval_ms: int = Field(200, ge=50, le=60_000)
@@ -44,6 +46,7 @@ class WorkerSettings(BaseModel):
         for key, field in (
             ("KAFKA_BOOTSTRAP_SERVERS", "bootstrap"),
             ("SLO_TOPOLOGY", "topology_path"),
+            ("SLO_KAFKA_START_TIMEOUT_MS", "kafka_start_timeout_ms"),
             ("SLO_FETCH_MAX_WAIT_MS", "fetch_max_wait_ms"),
             ("SLO_SESSION_TIMEOUT_MS", "session_timeout_ms"),
             ("SLO_HEARTBEAT_INTERVAL_MS", "heartbeat_interval_ms"),

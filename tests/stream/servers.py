@@ -87,6 +87,7 @@ class SilentServer:
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(64)
+        self.sock.settimeout(0.05)  # so that the accepting thread sees close()
         self.port: int = self.sock.getsockname()[1]
         self.accepted: list[socket.socket] = []
         self._closed = threading.Event()
@@ -97,6 +98,8 @@ class SilentServer:
         while not self._closed.is_set():
             try:
                 conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
             except OSError:
                 return
             self.accepted.append(conn)
