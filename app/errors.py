@@ -76,3 +76,14 @@ class SettingRefused(SloEngineError):
         self.by = by
         self.reason = reason
         super().__init__(f"{setting}={value} refused by {by}: {reason}")
+
+
+class TopicConflict(SloEngineError):
+    """A topic exists with a partition count the worker cannot work with."""
+
+    def __init__(self, topic: str, partitions: int, expected: int, reason: str) -> None:
+        self.topic = topic
+        self.partitions = partitions
+        self.expected = expected
+        self.reason = reason
+        super().__init__(f"topic {topic!r} has {partitions} partitions, {expected} needed: {reason}")

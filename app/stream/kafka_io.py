@@ -17,7 +17,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import InvalidSessionTimeoutError, KafkaError
 from aiokafka.partitioner import murmur2
 
-from app.errors import SettingRefused, SloEngineError, Unavailable
+from app.errors import SettingRefused, SloEngineError, TopicConflict, Unavailable
 from app.stream.settings import WorkerSettings
 from app.topology import Topology
 
@@ -132,30 +132,63 @@ async def _connect_admin(bootstrap: str, timeout_ms: int) -> AIOKafkaAdminClient
     return admin
 
 
-async def ensure_topics(bootstrap: str, topology: Topology, timeout_ms: int = 15_000) -> None:
-    """Create the topology's topics if absent (an existing topic is left as it is).
-    Kafka that does not answer within `timeout_ms` raises Unavailable."""
-    t, n, rf = topology.topics, topology.partitions, topology.replication_factor
-    compact = {"cleanup.policy": "compact"}
-    wanted = [
-        NewTopic(t.metrics, n, rf),
-        NewTopic(t.status, n, rf),
-        NewTopic(t.dead_letter, n, rf),
-        # Sinks rebuild open alerts from this topic: keep it longer than any alert lasts.
-        NewTopic(t.alerts, n, rf, topic_configs={"retention.ms": str(ALERTS_RETENTION_MS)}),
-        NewTopic(t.definitions, 1, rf, topic_configs=compact),
-        NewTopic(changelog_topic(topology), n, rf, topic_configs=compact),
-    ]
+async def _partition_counts(admin: AIOKafkaAdminClient, topics: list[str]) -> dict[str, int]:
+    """Partition counts of existing topics (describing an absent one may create it)."""
+    if not topics:
+        return {}
+    return {d["topic"]: len(d["partitions"]) for d in await admin.describe_topics(topics) if not d["error_code"]}
+
+
+async def ensure_topics(bootstrap: str, topology: Topology, timeout_ms: int = 15_000) -> int:
+    """Create the topology's topics that are absent; returns the metrics topic's partitions.
+
+    The metrics topic may predate the worker (a producer that started first, on a broker
+    that creates topics on first use with its own default count): the topics created here
+    are then co-partitioned with it, whatever the topology says. A changelog that exists
+    with another count than the metrics topic is refused (TopicConflict): its partitions
+    are the metrics partitions' state. Kafka that does not answer within `timeout_ms`
+    raises Unavailable."""
+    t, rf = topology.topics, topology.replication_factor
+    changelog = changelog_topic(topology)
     admin = await _connect_admin(bootstrap, timeout_ms)
     try:
         existing = set(await admin.list_topics())
+        counts = await _partition_counts(admin, [name for name in (t.metrics, changelog) if name in existing])
+        n = counts.get(t.metrics, topology.partitions)
+        if counts.get(changelog, n) != n:
+            raise TopicConflict(
+                changelog,
+                counts[changelog],
+                n,
+                f"the state changelog must have one partition per partition of {t.metrics!r} ({n}); "
+                "rebuild the state (README, Operations: reset the state) or restore the metrics topic",
+            )
+        if n != topology.partitions:
+            log.warning(
+                "topic %s exists with %d partitions (the topology says %d): the topics created now get %d too",
+                t.metrics,
+                n,
+                topology.partitions,
+                n,
+            )
+        compact = {"cleanup.policy": "compact"}
+        wanted = [
+            NewTopic(t.metrics, n, rf),
+            NewTopic(t.status, n, rf),
+            NewTopic(t.dead_letter, n, rf),
+            # Sinks rebuild open alerts from this topic: keep it longer than any alert lasts.
+            NewTopic(t.alerts, n, rf, topic_configs={"retention.ms": str(ALERTS_RETENTION_MS)}),
+            NewTopic(t.definitions, 1, rf, topic_configs=compact),
+            NewTopic(changelog, n, rf, topic_configs=compact),
+        ]
         missing = [topic for topic in wanted if topic.name not in existing]
         if missing:
             response = await admin.create_topics(missing)
             for name, code, *_ in response.topic_errors:
                 if code not in (0, TOPIC_ALREADY_EXISTS):
-                    raise RuntimeError(f"creating topic {name}: Kafka error code {code}")
+                    raise Unavailable("kafka", f"creating topic {name!r} failed: Kafka error code {code}")
             log.info("created topics %s", ", ".join(topic.name for topic in missing))
+        return n
     finally:
         await admin.close()
 
