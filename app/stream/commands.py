@@ -53,26 +53,26 @@ async def run_worker(
 ) -> int:
     broker: EmbeddedBroker | None = None
     bootstrap = settings.bootstrap
-    if bootstrap is None:
-        broker = EmbeddedBroker().start()
-        bootstrap = broker.bootstrap
-        # The embedded broker allows short sessions: a join takes ~2 s instead of ~6 s.
-        fast = {"session_timeout_ms": FAST_SESSION_TIMEOUT_MS, "heartbeat_interval_ms": FAST_HEARTBEAT_INTERVAL_MS}
-        settings = settings.model_copy(update={k: v for k, v in fast.items() if k not in settings.model_fields_set})
-        out.write(
-            f"embedded Kafka-compatible broker (Tansu) at {bootstrap}\n"
-            f"  produce SLI events to topic {topology.topics.metrics!r}: "
-            f"KAFKA_BOOTSTRAP_SERVERS={bootstrap}\n"
-        )
-        out.flush()
+    extra: list[asyncio.Task[None]] = []
 
     def show(event: dict[str, Any]) -> None:
         out.write(status_line(event) + "\n")
         out.flush()
 
-    worker = Worker(bootstrap, topology, settings, on_status=None if quiet else show)
-    extra: list[asyncio.Task[None]] = []
     try:
+        if bootstrap is None:
+            broker = EmbeddedBroker().start()
+            bootstrap = broker.bootstrap
+            # The embedded broker allows short sessions: a join takes ~2 s instead of ~6 s.
+            fast = {"session_timeout_ms": FAST_SESSION_TIMEOUT_MS, "heartbeat_interval_ms": FAST_HEARTBEAT_INTERVAL_MS}
+            settings = settings.model_copy(update={k: v for k, v in fast.items() if k not in settings.model_fields_set})
+            out.write(
+                f"embedded Kafka-compatible broker (Tansu) at {bootstrap}\n"
+                f"  produce SLI events to topic {topology.topics.metrics!r}: "
+                f"KAFKA_BOOTSTRAP_SERVERS={bootstrap}\n"
+            )
+            out.flush()
+        worker = Worker(bootstrap, topology, settings, on_status=None if quiet else show)
         try:
             with muted("aiokafka.consumer.group_coordinator", "InvalidSessionTimeoutError"):
                 await worker.start()
@@ -82,15 +82,19 @@ async def run_worker(
         _on_signals(worker.stop)
         if settings.api_port:
             extra.append(asyncio.create_task(serve_api(worker, settings), name="api"))
-        await worker.ready.wait()
-        out.write(f"worker {settings.worker_id} ready: {len(worker.definitions)} SLOs\n")
-        if settings.api_port:
-            out.write(f"  API at http://{settings.api_host}:{settings.api_port} (OpenAPI: /docs, /openapi.json)\n")
-        out.flush()
-        if demo:
-            extra.append(asyncio.create_task(produce_demo(bootstrap, topology.topics.metrics, topology.slos)))
+        running = asyncio.create_task(worker.run_until_stopped(), name="worker")
+        ready = asyncio.create_task(worker.ready.wait())
+        await asyncio.wait([running, ready], return_when=asyncio.FIRST_COMPLETED)  # SIGTERM may come first
+        ready.cancel()
+        if worker.ready.is_set():
+            out.write(f"worker {settings.worker_id} ready: {len(worker.definitions)} SLOs\n")
+            if settings.api_port:
+                out.write(f"  API at http://{settings.api_host}:{settings.api_port} (OpenAPI: /docs, /openapi.json)\n")
+            out.flush()
+            if demo:
+                extra.append(asyncio.create_task(produce_demo(bootstrap, topology.topics.metrics, topology.slos)))
         try:
-            await worker.run_until_stopped()
+            await running
         except Exception as exc:
             _raise_explained(exc, bootstrap, settings)
     finally:
