@@ -8,6 +8,7 @@ import asyncio
 import json
 import re
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -89,6 +90,11 @@ def test_a_frozen_redis_never_stalls_status_events(
             assert pace.status_events >= 0.8 * FROZEN_EVENTS, f"Redis frozen: {pace}"
             assert pace.max_gap_s < 1.0 and pace.caught_up_s < 2.0, f"Redis frozen: {pace}"
             assert metric(api_port, "slo_read_model_up") == 0.0
+            # Reads from the frozen Redis fail fast: 503, not a hung request.
+            asked = time.monotonic()
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(f"http://127.0.0.1:{api_port}/api/v1/slos/frozen-a/status", timeout=10)
+            assert refused.value.code == 503 and time.monotonic() - asked < 6
             assert metric(api_port, "slo_read_model_failures_total") >= 1
 
             redis_server.thaw()
