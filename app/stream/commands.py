@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 import logging
+import os
 import signal
+import stat
 import sys
 from collections.abc import Awaitable
 from typing import Any, NoReturn, TextIO
@@ -116,6 +119,73 @@ def _raise_explained(exc: Exception, bootstrap: str, settings: WorkerSettings) -
     raise explained from exc
 
 
+class _PipeFlow(asyncio.Protocol):
+    """Flow control of a pipe transport: writable while the pipe takes more."""
+
+    def __init__(self) -> None:
+        self.writable = asyncio.Event()
+        self.writable.set()
+        self.lost = False
+
+    def pause_writing(self) -> None:
+        self.writable.clear()
+
+    def resume_writing(self) -> None:
+        self.writable.set()
+
+    def connection_lost(self, exc: Exception | None) -> None:  # the reader went away (EPIPE)
+        self.lost = True
+        self.writable.set()
+
+
+class LineOutput:
+    """Text to `out` without ever blocking the event loop: on a pipe (`tail-status | ...`)
+    writes go through an asyncio pipe transport, so a reader that stops reading never
+    keeps SIGTERM from ending the command, and one that leaves ends it quietly."""
+
+    def __init__(self, out: TextIO, stop: asyncio.Event) -> None:
+        self.out = out
+        self.stop = stop
+        self.transport: asyncio.WriteTransport | None = None
+        self.flow = _PipeFlow()
+
+    async def open(self) -> LineOutput:
+        try:
+            fd = self.out.fileno()
+            is_pipe = stat.S_ISFIFO(os.fstat(fd).st_mode) or stat.S_ISSOCK(os.fstat(fd).st_mode)
+        except (OSError, ValueError, io.UnsupportedOperation):  # not a file (StringIO): plain writes
+            return self
+        if is_pipe:
+            self.out.flush()
+            pipe = os.fdopen(os.dup(fd), "wb", buffering=0)
+            self.transport, _ = await asyncio.get_running_loop().connect_write_pipe(lambda: self.flow, pipe)
+        return self
+
+    async def write(self, text: str) -> bool:
+        """Write `text`; False once the command should end (stopped, or the reader left)."""
+        if self.transport is None:
+            self.out.write(text)
+            self.out.flush()
+            return not self.stop.is_set()
+        if self.flow.lost:
+            return False
+        self.transport.write(text.encode())
+        if not self.flow.writable.is_set():  # the pipe is full: wait for the reader, or SIGTERM
+            stopping = asyncio.ensure_future(self.stop.wait())
+            writable = asyncio.ensure_future(self.flow.writable.wait())
+            await asyncio.wait([stopping, writable], return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            writable.cancel()
+        return not (self.stop.is_set() or self.flow.lost)
+
+    def close(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            if self.stop.is_set():
+                self.transport.abort()  # what the reader did not take is dropped
+            else:
+                self.transport.close()
+
+
 async def tail_status(bootstrap: str, topics: list[str], from_beginning: bool, as_json: bool, out: TextIO) -> int:
     consumer = AIOKafkaConsumer(
         *topics,
@@ -127,14 +197,19 @@ async def tail_status(bootstrap: str, topics: list[str], from_beginning: bool, a
     await consumer.start()
     stop = asyncio.Event()
     _on_signals(stop.set)
+    output = await LineOutput(out, stop).open()
     try:
         while not stop.is_set():
             batch = await consumer.getmany(timeout_ms=200)
-            for records in batch.values():
-                for r in records:
-                    out.write((r.value.decode() if as_json else status_line(json.loads(r.value))) + "\n")
-            out.flush()
+            text = "".join(
+                (r.value.decode() if as_json else status_line(json.loads(r.value))) + "\n"
+                for records in batch.values()
+                for r in records
+            )
+            if text and not await output.write(text):
+                break
     finally:
+        output.close()
         await consumer.stop()
     return 0
 
