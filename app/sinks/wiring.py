@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from app.errors import MissingExtra
 from app.sinks.alertmanager_sink import AlertmanagerForwarding
@@ -43,6 +43,15 @@ class SinkSet:
             await closer.close()
 
 
+class _GroupSettings(TypedDict):
+    """A forwarder's consumer-group settings: the worker's own."""
+
+    client_id: str
+    fetch_max_wait_ms: int
+    session_timeout_ms: int
+    heartbeat_interval_ms: int
+
+
 def _pulsar_forwarding() -> type[PulsarForwarding]:
     """The Pulsar sink, imported only when a topology configures it: pulsar-client is the
     optional extra `pulsar`."""
@@ -57,7 +66,7 @@ def _pulsar_forwarding() -> type[PulsarForwarding]:
 
 def build_sinks(topology: Topology, bootstrap: str, metrics: WorkerMetrics, settings: WorkerSettings) -> SinkSet:
     sinks = topology.sinks
-    group = {
+    group: _GroupSettings = {
         "client_id": settings.worker_id,
         "fetch_max_wait_ms": settings.fetch_max_wait_ms,
         "session_timeout_ms": settings.session_timeout_ms,
