@@ -17,7 +17,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 # the sources go once installed, so `python -m app` runs the installed package.
 COPY pyproject.toml README.md /src/
 COPY app /src/app
-RUN pip install /src && rm -rf /src
+# The optional extras too: the deployments use the Redis read model (REDIS_URL), and a
+# topology may configure the Pulsar sink.
+RUN pip install "/src[redis,pulsar]" && rm -rf /src
 
 # The default topology: a non-editable install has no topologies/ beside the
 # package, so the image points SLO_TOPOLOGY at its own copy. Deployments mount

@@ -53,3 +53,37 @@ class DeliveryFailed(SloEngineError):
         self.sink = sink
         self.reason = reason
         super().__init__(f"delivery to {sink} failed: {reason}")
+
+
+class MissingExtra(SloEngineError):
+    """A configured feature needs an optional package that is not installed."""
+
+    def __init__(self, setting: str, package: str, extra: str) -> None:
+        self.setting = setting
+        self.package = package
+        self.extra = extra
+        super().__init__(
+            f"{setting} is configured but the {package!r} package is not installed: pip install 'slo-engine[{extra}]'"
+        )
+
+
+class SettingRefused(SloEngineError):
+    """A dependency refused a setting's value (e.g. a session timeout the broker does not allow)."""
+
+    def __init__(self, setting: str, value: str, by: str, reason: str) -> None:
+        self.setting = setting
+        self.value = value
+        self.by = by
+        self.reason = reason
+        super().__init__(f"{setting}={value} refused by {by}: {reason}")
+
+
+class TopicConflict(SloEngineError):
+    """A topic exists with a partition count the worker cannot work with."""
+
+    def __init__(self, topic: str, partitions: int, expected: int, reason: str) -> None:
+        self.topic = topic
+        self.partitions = partitions
+        self.expected = expected
+        self.reason = reason
+        super().__init__(f"topic {topic!r} has {partitions} partitions, {expected} needed: {reason}")

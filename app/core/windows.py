@@ -44,8 +44,6 @@ WINDOW_NAMES: tuple[str, ...] = tuple(w.name for w in ROLLING_WINDOWS)
 LONGEST_ROLLING_US = W90D.length_us
 
 
-
-
 @dataclass(frozen=True, slots=True)
 class TierSpec:
     """A ring of `n_buckets` buckets of `bucket_us` each, serving `windows`.

@@ -23,7 +23,7 @@ ALERTNAME_BURN = "SLOBurnRate"
 VALID_FOR_RESENDS = 4  # a firing alert stays valid for this many resend intervals
 
 
-_REQUIRED = {
+_REQUIRED: dict[str, type | tuple[type, ...]] = {
     "alert_id": str,
     "slo_id": str,
     "slo_name": str,

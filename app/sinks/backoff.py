@@ -13,7 +13,7 @@ class Backoff:
 
     def next_delay_s(self) -> float:
         """The delay before the next attempt, counting one more failure."""
-        delay = min(self.max_s, self.initial_s * 2 ** min(self.failures, 60))
+        delay: float = min(self.max_s, self.initial_s * 2.0 ** min(self.failures, 60))
         self.failures += 1
         return delay
 

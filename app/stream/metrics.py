@@ -3,7 +3,7 @@
 Per SLO (labels slo_id, service): SLI, budget remaining/consumed, burn rate per
 window, status as a labelled 0/1 gauge, firing rules. Per worker: events in,
 accepted, rejected by reason, status events out, end-to-end processing latency,
-consumer lag per partition, recovery time.
+consumer lag per partition, recovery time; the Redis read model's health.
 """
 
 from __future__ import annotations
@@ -85,6 +85,19 @@ class WorkerMetrics:
             registry=r,
         )
         self.sink_up = Gauge("slo_sink_up", "1 if the sink's last delivery succeeded, else 0.", sink, registry=r)
+        self.read_model_up = Gauge(
+            "slo_read_model_up", "1 if the Redis read model's last write or ping succeeded, else 0.", registry=r
+        )
+        self.read_model_failures = Counter(
+            "slo_read_model_failures_total",
+            "Failed Redis calls of the read model's writer (its writes are kept and retried).",
+            registry=r,
+        )
+        self.read_model_pending = Gauge(
+            "slo_read_model_pending_keys",
+            "Redis keys whose latest write is not confirmed yet (staged or being written).",
+            registry=r,
+        )
         self._children: dict[str, _SloChildren] = {}
 
     def observe_slo(self, slo: SLO, report: SloReport) -> None:

@@ -64,6 +64,7 @@ timer_log = logging.getLogger("app.stream.timer")
 _encode = msgspec.json.Encoder().encode
 
 TIMER_SLICE_S = 0.005  # longest evaluation run of the timer under the lock (then the poll loop may run)
+CLOSE_STEP_S = 5.0
 StatusCallback = Callable[[dict[str, Any]], None]  # called with each status and alert event
 Sends = list[asyncio.Future[Any]]
 
@@ -109,18 +110,30 @@ class Worker:
         self.n_partitions = topology.partitions
         # key -> partition of the metrics (owner), status and alerts topics
         self._owner_partition = self._status_partition = KeyPartitions(topology.partitions)
+        # The optional parts first, so that a missing extra (MissingExtra) is reported before
+        # any client exists: the Redis read model, and the Alertmanager / Pulsar forwarders
+        # (their own consumer groups on the alerts topic).
         self.read_model: ReadModel | None = None
+        if settings.redis_url:
+            self.read_model = ReadModel(
+                settings.redis_url,
+                prefix=f"{topology.name}:",
+                up=self.metrics.read_model_up,
+                failures=self.metrics.read_model_failures,
+                pending=self.metrics.read_model_pending,
+            )
+        self.sinks = build_sinks(topology, bootstrap, self.metrics, settings)
         self.producer, self.consumer, self.reader = worker_clients(bootstrap, topology.name, settings)
         self.feed = DefinitionsFeed(bootstrap, self.topics.definitions, self._on_definition)
         self._tasks: list[asyncio.Task[None]] = []
-        # Alertmanager / Pulsar forwarders: their own consumer groups on the alerts topic
-        self.sinks = build_sinks(topology, bootstrap, self.metrics, settings)
 
     # -- lifecycle -------------------------------------------------------------
     async def start(self) -> None:
-        await ensure_topics(self.bootstrap, self.topology)
-        if self.settings.redis_url:
-            self.read_model = ReadModel(self.settings.redis_url, prefix=f"{self.topology.name}:")
+        """Kafka is required: an unreachable broker or a refused setting raises (see
+        app/stream/kafka_io.explain_start_error). Redis is optional: one that does not
+        answer is reported in one warning line and the worker starts without it."""
+        await ensure_topics(self.bootstrap, self.topology, self.settings.kafka_start_timeout_ms)
+        if self.read_model is not None:
             await self.read_model.start()
         await self.producer.start()
         for slo in self.topology.slos:  # the topology file is a source of definitions (GitOps)
@@ -146,6 +159,8 @@ class Worker:
         the worker and its exception propagates (the process exits non-zero)."""
         stopping = asyncio.create_task(self._stopping.wait())
         watched = [*self._tasks, *self.sinks.tasks(), *([self.feed.task] if self.feed.task else [])]
+        if self.read_model is not None and self.read_model.task is not None:
+            watched.append(self.read_model.task)
         await asyncio.wait([stopping, *watched], return_when=asyncio.FIRST_COMPLETED)
         failed = [t for t in watched if t.done() and not t.cancelled() and t.exception()]
         stopping.cancel()
@@ -175,6 +190,18 @@ class Worker:
         await self.producer.stop()
         if self.read_model is not None:
             await self.read_model.stop()
+
+    async def close(self) -> None:
+        """After a failed start: close every client, started or not (each step bounded)."""
+        self._stopping.set()
+        steps = [self.sinks.stop, self.consumer.stop, self.feed.stop, self.reader.stop, self.producer.stop]
+        if self.read_model is not None:
+            steps.append(self.read_model.stop)
+        for step in steps:
+            try:
+                await asyncio.wait_for(step(), CLOSE_STEP_S)
+            except Exception as exc:  # already failing: the start's error is the one reported
+                log.debug("closing after a failed start: %r", exc)
 
     # -- definitions -------------------------------------------------------------
     def _on_definition(self, slo_id: str, slo: SLO | None) -> None:
@@ -276,7 +303,7 @@ class Worker:
                 log_out.add(self.changelog, partition, key, value)
         await self._send(out, log_out, sends)
         if self.read_model is not None:
-            await self.read_model.flush()
+            self.read_model.flush()  # hands the writes to its writer task: never waits on Redis
         if touched:
             self.metrics.latency.observe(max(0.0, (self.clock.now_us() // 1000 - oldest_ms) / 1000))
         if commits:
@@ -402,7 +429,7 @@ class Worker:
                     longest = max(longest, time.perf_counter() - held)
                 await asyncio.sleep(0)  # let a waiting batch in between slices
         if self.read_model is not None:
-            await self.read_model.flush()
+            self.read_model.flush()  # hands the writes to its writer task: never waits on Redis
         self.metrics.timer_pass.set(time.perf_counter() - started)
         self.metrics.timer_longest_hold.set(longest)
 

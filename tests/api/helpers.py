@@ -118,6 +118,20 @@ def produce_and_wait(bootstrap: str, topology: Topology, messages: list[Any], ti
     return asyncio.run(run())
 
 
+def wait_read_model_written(*workers: ApiWorker, timeout: float = 10.0) -> None:
+    """Until every worker's Redis writes are confirmed (`slo_read_model_pending_keys` 0).
+    The read model is written off the event path, so a committed batch may still have
+    its writes pending for a moment."""
+    deadline = time.monotonic() + timeout
+    for worker in workers:
+        while True:
+            pending = sample(metric_samples(worker.http.get("/metrics").text), "slo_read_model_pending_keys")
+            if pending == 0:
+                break
+            assert time.monotonic() < deadline, f"{worker.process.label}: {pending} read-model keys still pending"
+            time.sleep(0.02)
+
+
 def keyed_events(events: Iterable[Ev]) -> list[Any]:
     return keyed(e.to_bytes() for e in events)
 

@@ -25,6 +25,7 @@ from tests.api.helpers import (
     keyed_events,
     produce_and_wait,
     start_api_worker,
+    wait_read_model_written,
 )
 from tests.stream.helpers import (
     PERIOD_S,
@@ -122,6 +123,7 @@ def test_every_worker_answers_identically_for_every_slo(
     now_s = time.time()
     events = scenario(slo_ids, now_s)
     produce_and_wait(bootstrap, topology, keyed_events(events))
+    wait_read_model_written(a, b)
     events_path = write_events(tmp_path / "events.jsonl", events)
     slos_path = tmp_path / "all-slos.yaml"
     slos_path.write_text(yaml.safe_dump({"slos": [a.http.get(f"{API}/{s}").json() for s in slo_ids]}))

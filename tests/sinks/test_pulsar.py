@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,8 @@ import pytest
 from tests.api.helpers import free_port
 from tests.sinks.servers import PulsarLite
 from tests.sinks.test_alertmanager import eventually, metric, wait_api
-from tests.stream.helpers import Producer, Spawn, TopicReader, event_bytes, keyed, make_topology, slo_def
+from tests.stream.helpers import Ev, Producer, Spawn, TopicReader, event_bytes, keyed, make_topology, slo_def
+from tests.stream.pace import status_pace
 
 pytestmark = pytest.mark.kafka
 
@@ -107,3 +109,65 @@ async def receive(consumer: Any, wanted: set[str], timeout: float = 20) -> list[
         consumer.acknowledge(msg)
         out.append((msg.partition_key().encode(), json.loads(msg.data())["event_id"]))
     return out
+
+
+@pytest.mark.timeout(120)
+def test_a_frozen_pulsar_never_stalls_status_events_nor_shutdown(
+    bootstrap: str, spawn: Spawn, tmp_path: Path, pulsar_broker: PulsarLite
+) -> None:
+    """pulsar-lite frozen with SIGSTOP (accepts, never answers): the Pulsar forwarder
+    retries in its own consumer group while status events keep their pace, and SIGTERM
+    still ends the worker promptly."""
+    sinks = {
+        "pulsar": {
+            "service_url": pulsar_broker.url,
+            "status_topic": "persistent://public/default/slo-status-frozen",
+            "alerts_topic": "persistent://public/default/slo-alerts-frozen",
+            "send_timeout_s": 2,
+        },
+        "retry_initial_s": 0.1,
+        "retry_max_s": 0.5,
+    }
+    slo_ids = ["frozen-p", "frozen-q"]
+    topology = make_topology(tmp_path, [slo_def(s, 99.0) for s in slo_ids], partitions=2, sinks=sinks)
+    api_port = free_port()
+    pulsar_broker.start()
+    worker = spawn(bootstrap, topology, "pulsar-frozen", env={"SLO_API_PORT": str(api_port)})
+
+    def events(n: int, first: int = 0) -> list[Ev]:
+        out = []
+        for i in range(first, first + n):
+            ts = time.time() - 1
+            out.append(Ev(slo_ids[i % 2], int(ts * 1_000_000), 99, 100, ts))
+        return out
+
+    async def scenario() -> None:
+        await worker.ready()
+        wait_api(api_port)
+        async with Producer(bootstrap) as producer, TopicReader(bootstrap, topology.status) as status:
+            await producer.send(topology.metrics, keyed(e.to_bytes() for e in events(2)))
+            await eventually(
+                lambda: metric(api_port, "slo_sink_delivered_total", 'sink="pulsar"') >= 2, 30, "pulsar delivery"
+            )
+            assert pulsar_broker.proc is not None
+            pulsar_broker.proc.send_signal(signal.SIGSTOP)
+            try:
+                want = {s: (99 * 26, 100 * 26) for s in slo_ids}
+                pace = await status_pace(producer, status, topology.metrics, events(50, 2), 10, want)
+                print(f"while Pulsar was frozen: {pace}")
+                assert pace.status_events >= 40 and pace.max_gap_s < 1.0 and pace.caught_up_s < 2.0, pace
+                await eventually(
+                    lambda: metric(api_port, "slo_sink_up", 'sink="pulsar"') == 0.0, 20, "pulsar sink down"
+                )
+                stopping = time.monotonic()
+                worker.terminate()
+                code = await asyncio.to_thread(worker.wait_exit, 30)
+                stop_s = time.monotonic() - stopping
+            finally:
+                pulsar_broker.proc.send_signal(signal.SIGCONT)
+        print(f"SIGTERM with Pulsar frozen: exit {code} after {stop_s:.1f}s")
+        assert code == 0, worker.describe()
+        assert stop_s < 15, f"shutdown took {stop_s:.1f}s with Pulsar frozen"
+        assert "Traceback" not in worker.stderr()
+
+    asyncio.run(scenario())

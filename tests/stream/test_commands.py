@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
+import signal
+import struct
 import subprocess
 import sys
+import termios
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.stream.helpers import Spawn, TopicReader, make_topology, slo_def
+from tests.stream.helpers import Msg, Producer, Spawn, TopicReader, make_topology, slo_def
 
 pytestmark = pytest.mark.kafka
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,7 +46,7 @@ def test_produce_demo_then_tail_status(bootstrap: str, spawn: Spawn, tmp_path: P
                 break
     finally:
         tail.terminate()
-        tail.wait(10)
+        tail.communicate(timeout=10)  # drains its stdout: never a writer blocked on a full pipe
     # a day of backfill at 0.02% errors, then live traffic: both healthy, nothing firing
     assert seen == {"demo-a": "HEALTHY", "demo-b": "HEALTHY"}
 
@@ -151,3 +155,68 @@ def test_producing_a_file_twice_counts_it_once_across_a_crash(bootstrap: str, sp
     assert all(h["dlq.field"] == "event_id" for h in headers)
     # the event without an id counted twice (never deduplicated), the others once
     asyncio.run(finals({"dd-a": (47, 52), "dd-b": (45, 50)}))
+
+
+# Linux's default pipe buffer is 64 KiB; a writer blocks once it cannot fit its next write,
+# which may leave part of the last pages unused.
+PIPE_NEARLY_FULL = 48 * 1024
+
+
+def unread_bytes(fd: int) -> int:
+    return int(struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0])
+
+
+def tail_a_full_topic(bootstrap: str, tmp_path: Path) -> subprocess.Popen[bytes]:
+    """tail-status --json on a status topic holding ~600 KB, its stdout a pipe nobody reads
+    yet: returns once that pipe is (nearly) full, with far more left to write."""
+    topology = make_topology(tmp_path, [slo_def("pipe-a")], partitions=1)
+    value = json.dumps({"filler": "x" * 300}).encode()
+
+    async def fill() -> None:
+        async with Producer(bootstrap) as producer:
+            await producer.send(topology.status, [Msg(b"pipe-a", value)] * 2000)
+
+    asyncio.run(fill())
+    flags = ["--bootstrap", bootstrap, "--topology", str(topology.path)]
+    tail = subprocess.Popen(
+        [sys.executable, "-m", "app", "tail-status", *flags, "--from-beginning", "--json"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert tail.stdout is not None
+    deadline = time.monotonic() + 30
+    while unread_bytes(tail.stdout.fileno()) < PIPE_NEARLY_FULL:
+        assert tail.poll() is None, tail.stderr.read() if tail.stderr else ""
+        assert time.monotonic() < deadline, "tail-status never filled its pipe"
+        time.sleep(0.02)
+    return tail
+
+
+@pytest.mark.timeout(60)
+def test_tail_status_ends_on_sigterm_while_its_pipe_is_full(bootstrap: str, tmp_path: Path) -> None:
+    tail = tail_a_full_topic(bootstrap, tmp_path)
+    try:
+        tail.send_signal(signal.SIGTERM)
+        code = tail.wait(10)  # nobody reads its stdout meanwhile
+    finally:
+        if tail.poll() is None:
+            tail.kill()
+        _, err = tail.communicate(timeout=10)
+    assert code == 0, err.decode()
+    assert b"Traceback" not in err
+
+
+@pytest.mark.timeout(60)
+def test_tail_status_ends_quietly_when_its_reader_leaves(bootstrap: str, tmp_path: Path) -> None:
+    tail = tail_a_full_topic(bootstrap, tmp_path)
+    assert tail.stdout is not None and tail.stderr is not None
+    tail.stdout.close()  # `tail-status | head`: the reader is gone
+    try:
+        code = tail.wait(10)
+    finally:
+        if tail.poll() is None:
+            tail.kill()
+        err = tail.stderr.read()
+    assert code == 0, err.decode()
+    assert err == b"", err.decode()  # no BrokenPipeError, no traceback
