@@ -20,7 +20,7 @@ from app.errors import RejectedEvent, SloEngineError, UsageError
 from app.replay import prepare, replay_batch, replay_emit_all
 from app.stream.commands import run_async, run_worker, tail_status
 from app.stream.demo import produce_demo
-from app.stream.settings import WorkerSettings
+from app.stream.settings import WorkerSettings, settings_table
 from app.topology import Topology, load_topology
 
 _encode = msgspec.json.Encoder().encode
@@ -88,9 +88,13 @@ def cmd_replay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _settings(args: argparse.Namespace) -> WorkerSettings:
-    settings = WorkerSettings.from_env()
-    updates = {k: v for k, v in (("bootstrap", args.bootstrap), ("topology_path", args.topology)) if v}
-    return settings.model_copy(update=updates)
+    """The environment's settings, then the flags given."""
+    return WorkerSettings.from_env(bootstrap=args.bootstrap, topology_path=args.topology)
+
+
+def cmd_settings(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    out.write(settings_table())
+    return 0
 
 
 def _bootstrap(args: argparse.Namespace) -> str:
@@ -244,6 +248,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="root level (DEBUG, INFO, WARNING, ERROR), then per-logger levels, e.g. INFO,app.stream.timer=DEBUG",
     )
     run.set_defaults(func=cmd_run)
+
+    sub.add_parser("settings", help="the worker's settings: variables, flags, defaults (markdown)").set_defaults(
+        func=cmd_settings
+    )
 
     demo = sub.add_parser("produce-demo", help="synthetic SLI traffic with a scripted incident")
     _stream_flags(demo)

@@ -87,3 +87,12 @@ class TopicConflict(SloEngineError):
         self.expected = expected
         self.reason = reason
         super().__init__(f"topic {topic!r} has {partitions} partitions, {expected} needed: {reason}")
+
+
+class InvalidSetting(SloEngineError):
+    """A setting (environment variable or flag) with a value the worker cannot use."""
+
+    def __init__(self, variable: str, reason: str) -> None:
+        self.variable = variable
+        self.reason = reason
+        super().__init__(f"{variable}: {reason}")

@@ -1,64 +1,128 @@
-"""Worker settings: environment variables, overridable by command-line flags.
+"""Worker settings: environment variables (pydantic-settings), overridable by flags.
 
-| variable | default | meaning |
-|---|---|---|
-| KAFKA_BOOTSTRAP_SERVERS | (unset) | join this cluster; unset = start the embedded broker |
-| SLO_TOPOLOGY | topologies/default.yaml | topology file |
-| SLO_KAFKA_START_TIMEOUT_MS | 15000 | how long the worker waits for Kafka at start before it exits |
-| SLO_FETCH_MAX_WAIT_MS | 5 | longest a fetch waits for data (latency vs idle CPU) |
-| SLO_SESSION_TIMEOUT_MS | 10000 | group session (stock Kafka: >= 6000); 2000 = fast failover |
-| SLO_HEARTBEAT_INTERVAL_MS | 1000 | group heartbeat, well below the session (200 with 2000) |
-| SLO_MAX_BATCH | 2000 | most records processed per poll |
-| SLO_WORKER_ID | host-pid | client id, in logs and Kafka metadata |
-| REDIS_URL | (unset) | Redis read model, so any worker answers for every SLO |
-| SLO_API_HOST | 127.0.0.1 | HTTP API bind address |
-| SLO_API_PORT | 8080 | HTTP API port; 0 disables the API |
-| SLO_API_TOKEN | (unset) | bearer token required by mutating endpoints |
+Every setting is one field below with its variable and its meaning; `python -m app
+settings` prints the table the README shows (a test keeps the two equal).
 """
 
 from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import AliasChoices, Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.errors import InvalidSetting
 
 
-class WorkerSettings(BaseModel):
-    bootstrap: str | None = None
-    topology_path: Path | None = None
-    kafka_start_timeout_ms: int = Field(15_000, ge=100, le=600_000)
-    fetch_max_wait_ms: int = Field(5, ge=0, le=10_000)
+def _env(name: str) -> Any:
+    """The environment variable a field is read from."""
+    return AliasChoices(name)
+
+
+class WorkerSettings(BaseSettings):
+    model_config = SettingsConfigDict(populate_by_name=True, extra="ignore", env_ignore_empty=True)
+
+    bootstrap: str | None = Field(
+        None,
+        validation_alias=_env("KAFKA_BOOTSTRAP_SERVERS"),
+        description="the cluster to join; unset: start the embedded broker",
+        json_schema_extra={"flag": "--bootstrap", "default_text": "unset: embedded broker"},
+    )
+    topology_path: Path | None = Field(
+        None,
+        validation_alias=_env("SLO_TOPOLOGY"),
+        description="topology file",
+        json_schema_extra={"flag": "--topology", "default_text": "`topologies/default.yaml`"},
+    )
+    kafka_start_timeout_ms: int = Field(
+        15_000,
+        ge=100,
+        le=600_000,
+        validation_alias=_env("SLO_KAFKA_START_TIMEOUT_MS"),
+        description="how long the worker waits for Kafka at start before it exits (code 2)",
+    )
+    fetch_max_wait_ms: int = Field(
+        5,
+        ge=0,
+        le=10_000,
+        validation_alias=_env("SLO_FETCH_MAX_WAIT_MS"),
+        description="longest a fetch waits for data (latency vs idle CPU)",
+    )
     # Defaults a stock Kafka accepts (group.min.session.timeout.ms is 6000 there); faster
     # failover (2000 / 200) is an opt-in where the broker allows it (README, Scaling).
-    session_timeout_ms: int = Field(10_000, ge=500, le=300_000)
-    heartbeat_interval_ms: int = Field(1_000, ge=50, le=60_000)
-    max_batch: int = Field(2000, ge=1, le=100_000)
-    worker_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
-    redis_url: str | None = None
-    api_host: str = "127.0.0.1"
-    api_port: int = Field(8080, ge=0, le=65535)
-    api_token: str | None = None
+    session_timeout_ms: int = Field(
+        10_000,
+        ge=500,
+        le=300_000,
+        validation_alias=_env("SLO_SESSION_TIMEOUT_MS"),
+        description="group session; a stock Kafka refuses less than 6000 ([failover times](#scaling))",
+        json_schema_extra={"default_text": "10000 (embedded broker: 2000)"},
+    )
+    heartbeat_interval_ms: int = Field(
+        1_000,
+        ge=50,
+        le=60_000,
+        validation_alias=_env("SLO_HEARTBEAT_INTERVAL_MS"),
+        description="group heartbeat, well below the session",
+        json_schema_extra={"default_text": "1000 (embedded broker: 200)"},
+    )
+    max_batch: int = Field(
+        2000, ge=1, le=100_000, validation_alias=_env("SLO_MAX_BATCH"), description="most records processed per poll"
+    )
+    worker_id: str = Field(
+        default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}",
+        validation_alias=_env("SLO_WORKER_ID"),
+        description="client id, in logs and Kafka metadata",
+        json_schema_extra={"default_text": "host-pid"},
+    )
+    redis_url: str | None = Field(
+        None,
+        validation_alias=_env("REDIS_URL"),
+        description="Redis read model (needed for correct reads with several workers; the `redis` extra)",
+    )
+    api_host: str = Field("127.0.0.1", validation_alias=_env("SLO_API_HOST"), description="HTTP API bind address")
+    api_port: int = Field(
+        8080, ge=0, le=65535, validation_alias=_env("SLO_API_PORT"), description="HTTP API port; 0 disables the API"
+    )
+    api_token: str | None = Field(
+        None, validation_alias=_env("SLO_API_TOKEN"), description="bearer token required by mutating endpoints"
+    )
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> WorkerSettings:
-        env = dict(os.environ if env is None else env)
-        values: dict[str, object] = {}
-        for key, field in (
-            ("KAFKA_BOOTSTRAP_SERVERS", "bootstrap"),
-            ("SLO_TOPOLOGY", "topology_path"),
-            ("SLO_KAFKA_START_TIMEOUT_MS", "kafka_start_timeout_ms"),
-            ("SLO_FETCH_MAX_WAIT_MS", "fetch_max_wait_ms"),
-            ("SLO_SESSION_TIMEOUT_MS", "session_timeout_ms"),
-            ("SLO_HEARTBEAT_INTERVAL_MS", "heartbeat_interval_ms"),
-            ("SLO_MAX_BATCH", "max_batch"),
-            ("SLO_WORKER_ID", "worker_id"),
-            ("REDIS_URL", "redis_url"),
-            ("SLO_API_HOST", "api_host"),
-            ("SLO_API_PORT", "api_port"),
-            ("SLO_API_TOKEN", "api_token"),
-        ):
-            if env.get(key):
-                values[field] = env[key]
-        return cls.model_validate(values)
+    def from_env(cls, env: Mapping[str, str] | None = None, **flags: Any) -> WorkerSettings:
+        """Settings from the environment (or `env`, a mapping of variables), then the
+        command-line `flags` that were given (None = not given)."""
+        given = {k: v for k, v in flags.items() if v is not None}
+        try:
+            if env is None:
+                return cls(**given)  # pydantic-settings reads the process environment
+            values: dict[str, Any] = {}
+            for name, field in cls.model_fields.items():  # every field given: nothing from os.environ
+                variable = variable_of(name)
+                values[name] = env[variable] if env.get(variable) else field.get_default(call_default_factory=True)
+            return cls(**(values | given))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            name = str(first["loc"][0]) if first["loc"] else "settings"
+            raise InvalidSetting(variable_of(name) if name in cls.model_fields else name, first["msg"]) from exc
+
+
+def variable_of(field_name: str) -> str:
+    alias = WorkerSettings.model_fields[field_name].validation_alias
+    assert isinstance(alias, AliasChoices)
+    return str(alias.choices[0])
+
+
+def settings_table() -> str:
+    """The markdown table of every setting (the README's): variable, flag, default, meaning."""
+    rows = ["| variable | flag | default | meaning |", "|---|---|---|---|"]
+    for name, field in WorkerSettings.model_fields.items():
+        extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+        flag = f"`{extra['flag']}`" if "flag" in extra else ""
+        default = extra.get("default_text", "unset" if field.default is None else field.default)
+        rows.append(f"| `{variable_of(name)}` | {flag} | {default} | {field.description} |")
+    return "\n".join(rows) + "\n"

@@ -3,7 +3,6 @@ exports (taken from the app's own code, not restated), and the rule export."""
 
 from __future__ import annotations
 
-import ast
 import re
 import shutil
 import subprocess
@@ -15,7 +14,7 @@ from typing import Any
 import yaml
 
 from app.stream.metrics import WorkerMetrics
-from app.stream.settings import WorkerSettings
+from app.stream.settings import WorkerSettings, variable_of
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -42,18 +41,10 @@ def compose() -> dict[str, Any]:
 
 @cache
 def app_env_vars() -> frozenset[str]:
-    """The environment variables WorkerSettings.from_env reads: the string constants
-    of its (variable, field) table, read from the source so nothing is restated here."""
-    source = Path(sys.modules[WorkerSettings.__module__].__file__ or "").read_text()
-    tree = ast.parse(source)
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef) and node.name == "from_env":
-            for const in ast.walk(node):
-                if isinstance(const, ast.Constant) and isinstance(const.value, str):
-                    names |= {const.value} if re.fullmatch(r"[A-Z][A-Z0-9_]+", const.value) else set()
-    assert names, "found no environment variables in WorkerSettings.from_env"
-    return frozenset(names)
+    """The environment variables WorkerSettings reads: one per field (its alias)."""
+    names = frozenset(variable_of(name) for name in WorkerSettings.model_fields)
+    assert names, "found no environment variables in WorkerSettings"
+    return names
 
 
 @cache
