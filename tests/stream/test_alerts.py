@@ -34,7 +34,14 @@ DEFAULT_RULES = {"page-1h-5m", "page-6h-30m", "ticket-24h-2h", "ticket-3d-6h"}
 
 
 def alert_events(reader: TopicReader) -> list[dict[str, Any]]:
-    return [json.loads(r.value) for r in reader.records]
+    """The alert events read, once per event_id: alert delivery is at least once, and a
+    crash between publishing an event and writing the changelog publishes it again
+    with the same id (its consumers' idempotency key), never as a new episode."""
+    seen: dict[str, dict[str, Any]] = {}
+    for r in reader.records:
+        event = json.loads(r.value)
+        seen.setdefault(event["event_id"], event)
+    return list(seen.values())
 
 
 async def poll_until(reader: TopicReader, predicate: Any, timeout: float, what: str) -> None:
