@@ -14,11 +14,12 @@ from typing import Any, TextIO
 
 import msgspec
 
+from app.compose import run_worker
 from app.definitions import load_slos
 from app.domain.events import timestamp_us
 from app.errors import RejectedEvent, SloEngineError, UsageError
 from app.replay import prepare, replay_batch, replay_emit_all
-from app.stream.commands import run_async, run_worker, tail_status
+from app.stream.commands import run_async, tail_status
 from app.stream.demo import produce_demo
 from app.stream.settings import WorkerSettings, settings_table
 from app.topology import Topology, load_topology

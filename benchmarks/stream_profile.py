@@ -43,6 +43,7 @@ import stream_bench as sb
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from app.clock import SystemClock
+from app.compose import build_worker
 from app.core.acceptance import acceptance_range
 from app.core.units import SloUnits
 from app.domain.events import TimestampCache, decode_event
@@ -50,7 +51,6 @@ from app.domain.views import objective_of, status_event
 from app.stream.broker import EmbeddedBroker
 from app.stream.kafka_io import ensure_topics
 from app.stream.settings import WorkerSettings
-from app.stream.worker import Worker
 
 _encode = msgspec.json.Encoder().encode
 
@@ -219,7 +219,7 @@ async def profile_worker(bootstrap: str, workdir: Path, ids: list[str], n_events
     total = len(ids) * (per_slo + 1)
     print(f"prefilled {total:,} events in {time.perf_counter() - t0:.1f}s")
     settings = WorkerSettings(bootstrap=bootstrap, worker_id="profile")
-    worker = Worker(bootstrap, topology, settings)
+    worker = build_worker(bootstrap, topology, settings)
     profiler = cProfile.Profile(time.process_time)
     await worker.start()
     await worker.ready.wait()
@@ -289,7 +289,7 @@ async def timed_worker(
     tag = f"timed{rate}-{int(time.time())}"
     _path, topology = sb.write_topology(workdir, tag, ids)
     settings = WorkerSettings(bootstrap=bootstrap, worker_id="timed", fetch_max_wait_ms=fetch_wait_ms)
-    worker = Worker(bootstrap, topology, settings)
+    worker = build_worker(bootstrap, topology, settings)
     acks: list[float] = []
     commits: list[float] = []
     rows: list[tuple[float, int, int, float, float, float, float]] = []

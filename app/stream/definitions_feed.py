@@ -24,15 +24,19 @@ log = logging.getLogger(__name__)
 OnChange = Callable[[str, SLO | None], None]
 
 
+def _ignore(slo_id: str, slo: SLO | None) -> None:
+    """No one listens yet (the worker sets its own callback before start)."""
+
+
 def encode_slo(slo: SLO) -> bytes:
     return slo.model_dump_json().encode()
 
 
 class DefinitionsFeed:
-    def __init__(self, bootstrap: str, topic: str, on_change: OnChange) -> None:
+    def __init__(self, bootstrap: str, topic: str, on_change: OnChange | None = None) -> None:
         self.topic = topic
         self.tp = TopicPartition(topic, 0)
-        self.on_change = on_change
+        self.on_change: OnChange = on_change or _ignore
         self.invalid = 0
         self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100)
         self._task: asyncio.Task[None] | None = None

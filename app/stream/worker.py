@@ -25,13 +25,14 @@ import logging
 import time
 from collections import Counter, deque
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import msgspec
 from aiokafka import TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
-from app.clock import Clock, SystemClock
+from app.clock import Clock
 from app.core.acceptance import FIELDS, definition_verdict, describe
 from app.core.enums import RejectReason
 from app.core.report import Objective, SloReport
@@ -41,7 +42,6 @@ from app.domain.events import TimestampCache, decode_event, reject
 from app.domain.models import SLO
 from app.domain.views import objective_of, status_event
 from app.errors import RejectedEvent
-from app.sinks.wiring import build_sinks
 from app.stream.alert_outbox import AlertOutbox
 from app.stream.definitions_feed import DefinitionsFeed, publish_definition
 from app.stream.kafka_io import (
@@ -51,7 +51,6 @@ from app.stream.kafka_io import (
     dead_letter_headers,
     ensure_topics,
     read_to_end,
-    worker_clients,
 )
 from app.stream.metrics import WorkerMetrics
 from app.stream.read_model import ReadModel
@@ -66,6 +65,30 @@ _encode = msgspec.json.Encoder().encode
 TIMER_SLICE_S = 0.005  # longest evaluation run of the timer under the lock (then the poll loop may run)
 CLOSE_STEP_S = 5.0
 StatusCallback = Callable[[dict[str, Any]], None]  # called with each status and alert event
+
+
+class Sinks(Protocol):
+    """The delivery sinks the worker runs beside its own loops (app/sinks)."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def tasks(self) -> list[asyncio.Task[None]]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerParts:
+    """What a worker is given: built by the composition root (app/compose), or by a test."""
+
+    clock: Clock
+    metrics: WorkerMetrics
+    producer: Any
+    consumer: Any
+    reader: Any
+    feed: DefinitionsFeed
+    sinks: Sinks
+    read_model: ReadModel | None
 Sends = list[asyncio.Future[Any]]
 
 
@@ -75,10 +98,11 @@ class Worker:
         bootstrap: str,
         topology: Topology,
         settings: WorkerSettings,
+        parts: WorkerParts,
         on_status: StatusCallback | None = None,
-        clock: Clock | None = None,
     ) -> None:
-        self.clock: Clock = clock or SystemClock()
+        """A worker on the collaborators the composition root (app/compose) built."""
+        self.clock: Clock = parts.clock
         self.ticks = 0  # timer passes completed (logged at DEBUG on app.stream.timer)
         self.bootstrap = bootstrap
         self.topology = topology
@@ -94,7 +118,7 @@ class Worker:
         self._deleted: set[str] = set()  # ids whose latest definition record is a tombstone
         self.stores: dict[int, SloUnits] = {}
         self.stats: Counter[str] = Counter()
-        self.metrics = WorkerMetrics()
+        self.metrics = parts.metrics
         self.alerts = AlertOutbox(
             topology.topics.alerts,
             topology.sinks.kafka_alerts,
@@ -110,21 +134,11 @@ class Worker:
         self.n_partitions = topology.partitions
         # key -> partition of the metrics (owner), status and alerts topics
         self._owner_partition = self._status_partition = KeyPartitions(topology.partitions)
-        # The optional parts first, so that a missing extra (MissingExtra) is reported before
-        # any client exists: the Redis read model, and the Alertmanager / Pulsar forwarders
-        # (their own consumer groups on the alerts topic).
-        self.read_model: ReadModel | None = None
-        if settings.redis_url:
-            self.read_model = ReadModel(
-                settings.redis_url,
-                prefix=f"{topology.name}:",
-                up=self.metrics.read_model_up,
-                failures=self.metrics.read_model_failures,
-                pending=self.metrics.read_model_pending,
-            )
-        self.sinks = build_sinks(topology, bootstrap, self.metrics, settings)
-        self.producer, self.consumer, self.reader = worker_clients(bootstrap, topology.name, settings)
-        self.feed = DefinitionsFeed(bootstrap, self.topics.definitions, self._on_definition)
+        self.read_model: ReadModel | None = parts.read_model
+        self.sinks = parts.sinks  # Alertmanager / Pulsar forwarders: their own groups on the alerts topic
+        self.producer, self.consumer, self.reader = parts.producer, parts.consumer, parts.reader
+        self.feed = parts.feed
+        self.feed.on_change = self._on_definition
         self._tasks: list[asyncio.Task[None]] = []
 
     # -- lifecycle -------------------------------------------------------------

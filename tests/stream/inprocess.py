@@ -12,6 +12,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from app.clock import ManualClock
+from app.compose import build_worker
 from app.stream.settings import WorkerSettings
 from app.stream.worker import Worker
 from app.topology import load_topology
@@ -22,7 +23,7 @@ from tests.stream.helpers import Topology
 async def running_worker(bootstrap: str, topology: Topology, clock: ManualClock) -> AsyncIterator[Worker]:
     """A started worker (partitions assigned and recovered); stopped and awaited on exit."""
     settings = WorkerSettings(bootstrap=bootstrap, topology_path=topology.path, api_port=0, worker_id="in-process")
-    worker = Worker(bootstrap, load_topology(topology.path), settings, clock=clock)
+    worker = build_worker(bootstrap, load_topology(topology.path), settings, clock=clock)
     await worker.start()
     running = asyncio.create_task(worker.run_until_stopped())
     try:

@@ -1,0 +1,156 @@
+"""The composition root: every collaborator of a worker built from settings, and the
+`run` command's lifecycle (embedded broker, worker, API, signals).
+
+This is the one module that knows every adapter: the worker receives what it
+needs (clock, Kafka clients, definitions feed, sinks, read model, metrics);
+tests build the same worker here with a ManualClock (tests/stream/inprocess.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from typing import Any, NoReturn, TextIO
+
+from app.clock import Clock, SystemClock
+from app.sinks.wiring import build_sinks
+from app.stream.broker import EmbeddedBroker
+from app.stream.commands import FAST_HEARTBEAT_INTERVAL_MS, FAST_SESSION_TIMEOUT_MS, status_line
+from app.stream.definitions_feed import DefinitionsFeed
+from app.stream.demo import produce_demo
+from app.stream.kafka_io import explain_start_error, muted, worker_clients
+from app.stream.metrics import WorkerMetrics
+from app.stream.read_model import ReadModel
+from app.stream.settings import WorkerSettings
+from app.stream.worker import StatusCallback, Worker, WorkerParts
+from app.topology import Topology
+
+
+def build_worker(
+    bootstrap: str,
+    topology: Topology,
+    settings: WorkerSettings,
+    *,
+    clock: Clock | None = None,
+    on_status: StatusCallback | None = None,
+) -> Worker:
+    """A worker and everything it uses. The optional parts come first, so that a missing
+    extra (MissingExtra) is reported before any client exists."""
+    metrics = WorkerMetrics()
+    read_model = None
+    if settings.redis_url:
+        read_model = ReadModel(
+            settings.redis_url,
+            prefix=f"{topology.name}:",
+            up=metrics.read_model_up,
+            failures=metrics.read_model_failures,
+            pending=metrics.read_model_pending,
+        )
+    sinks = build_sinks(topology, bootstrap, metrics, settings)
+    producer, consumer, reader = worker_clients(bootstrap, topology.name, settings)
+    parts = WorkerParts(
+        clock=clock or SystemClock(),
+        metrics=metrics,
+        producer=producer,
+        consumer=consumer,
+        reader=reader,
+        feed=DefinitionsFeed(bootstrap, topology.topics.definitions),
+        sinks=sinks,
+        read_model=read_model,
+    )
+    return Worker(bootstrap, topology, settings, parts, on_status=on_status)
+
+
+def _on_signals(stop: Any) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop)
+
+
+async def run_worker(
+    topology: Topology, settings: WorkerSettings, demo: bool, quiet: bool, out: TextIO = sys.stdout
+) -> int:
+    broker: EmbeddedBroker | None = None
+    bootstrap = settings.bootstrap
+    extra: list[asyncio.Task[None]] = []
+
+    def show(event: dict[str, Any]) -> None:
+        out.write(status_line(event) + "\n")
+        out.flush()
+
+    try:
+        if bootstrap is None:
+            broker = EmbeddedBroker().start()
+            bootstrap = broker.bootstrap
+            # The embedded broker allows short sessions: a join takes ~2 s instead of ~6 s.
+            fast = {"session_timeout_ms": FAST_SESSION_TIMEOUT_MS, "heartbeat_interval_ms": FAST_HEARTBEAT_INTERVAL_MS}
+            settings = settings.model_copy(update={k: v for k, v in fast.items() if k not in settings.model_fields_set})
+            out.write(
+                f"embedded Kafka-compatible broker (Tansu) at {bootstrap}\n"
+                f"  produce SLI events to topic {topology.topics.metrics!r}: "
+                f"KAFKA_BOOTSTRAP_SERVERS={bootstrap}\n"
+            )
+            out.flush()
+        worker = build_worker(bootstrap, topology, settings, on_status=None if quiet else show)
+        try:
+            with muted("aiokafka.consumer.group_coordinator", "InvalidSessionTimeoutError"):
+                await worker.start()
+        except Exception as exc:
+            await worker.close()
+            _raise_explained(exc, bootstrap, settings)
+        _on_signals(worker.stop)
+        if settings.api_port:
+            extra.append(asyncio.create_task(serve_api(worker, settings), name="api"))
+        running = asyncio.create_task(worker.run_until_stopped(), name="worker")
+        ready = asyncio.create_task(worker.ready.wait())
+        await asyncio.wait([running, ready], return_when=asyncio.FIRST_COMPLETED)  # SIGTERM may come first
+        ready.cancel()
+        if worker.ready.is_set():
+            out.write(f"worker {settings.worker_id} ready: {len(worker.definitions)} SLOs\n")
+            if settings.api_port:
+                out.write(f"  API at http://{settings.api_host}:{settings.api_port} (OpenAPI: /docs, /openapi.json)\n")
+            out.flush()
+            if demo:
+                extra.append(asyncio.create_task(produce_demo(bootstrap, topology.topics.metrics, topology.slos)))
+        try:
+            await running
+        except Exception as exc:
+            _raise_explained(exc, bootstrap, settings)
+    finally:
+        for task in extra:
+            task.cancel()
+        await asyncio.gather(*extra, return_exceptions=True)
+        if broker is not None:
+            broker.stop()
+    out.write(f"worker stopped: {dict(worker.stats)}\n")
+    return 0
+
+
+def _raise_explained(exc: Exception, bootstrap: str, settings: WorkerSettings) -> NoReturn:
+    """Re-raise a Kafka failure as the one-line error the CLI prints (exit 2); anything
+    else as it is (a bug: its traceback is wanted)."""
+    explained = explain_start_error(exc, bootstrap, settings)
+    if explained is None or explained is exc:
+        raise exc
+    raise explained from exc
+
+
+
+
+async def serve_api(worker: Worker, settings: WorkerSettings) -> None:
+    """The HTTP API on the worker's own event loop."""
+    import uvicorn
+
+    from app.api.routes import create_app
+    from app.stream.api_service import WorkerSloService
+
+    app = create_app(WorkerSloService(worker), api_token=settings.api_token, metrics=worker.metrics.render)
+    config = uvicorn.Config(
+        app, host=settings.api_host, port=settings.api_port, log_level="warning", lifespan="off", access_log=False
+    )
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]  # the worker owns signals
+    await server.serve()
+
+
