@@ -10,6 +10,7 @@ with its timer and its alert events.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,8 +22,9 @@ from app.core.report import SloReport
 from app.core.ring import Int64Array
 from app.domain.alert_events import alert_event
 from app.domain.events import RejectReason
+from app.domain.messages import AlertEvent, StatusEvent
 from app.domain.models import SLO
-from app.domain.views import status_report
+from app.domain.views import status_event, status_report
 from app.engine import SloEngine
 from app.ingest import Rejection, decode_lines
 
@@ -104,9 +106,10 @@ def replay_batch(prepared: Prepared) -> list[dict[str, Any]]:
     return [report_line(slo, engine) for slo in slos if slo.enabled]
 
 
-def replay_emit_all(prepared: Prepared, tick_us: int = 0, alerts: bool = False) -> Iterator[dict[str, Any]]:
-    """One status object after each accepted event, in input order, at the newest
-    event time seen so far: the stream a live worker publishes.
+def replay_emit_all(prepared: Prepared, tick_us: int = 0, alerts: bool = False) -> Iterator[StatusEvent | AlertEvent]:
+    """One status event after each accepted event, in input order, at the newest
+    event time seen so far: the stream a live worker publishes, the same events
+    (per-SLO sequences from 1; the clock, `timestamp`, is the evaluation instant).
 
     With `tick_us`, the live worker's timer is replayed too: at every multiple of
     it between events (and on to `prepared.now_us`), each SLO with data is
@@ -119,16 +122,18 @@ def replay_emit_all(prepared: Prepared, tick_us: int = 0, alerts: bool = False) 
     engine = SloEngine(slos, int(prepared.ts_us.min()))
     watermark_us = engine.now_us
     published: dict[str, tuple[str, frozenset[str]]] = {}
+    sequences: Counter[str] = Counter()
 
-    def emit(slo: SLO, report: SloReport) -> Iterator[dict[str, Any]]:
+    def emit(slo: SLO, report: SloReport) -> Iterator[StatusEvent | AlertEvent]:
         published[slo.slo_id] = (report.status.value, report.alert_names)
-        yield status_report(slo, report).model_dump(mode="json")
+        sequences[slo.slo_id] += 1
+        yield status_event(slo, report, sequences[slo.slo_id], report.now_us)
         transitions = engine.step_alerts(slo.slo_id, report)
         if alerts:
             for t in transitions:
                 yield alert_event(slo, report, t)
 
-    def ticks(until_us: int) -> Iterator[dict[str, Any]]:
+    def ticks(until_us: int) -> Iterator[StatusEvent | AlertEvent]:
         tick = (watermark_us // tick_us + 1) * tick_us
         while tick <= until_us:
             for slo_id in list(published):

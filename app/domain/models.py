@@ -278,34 +278,3 @@ class SLIMetric(BaseModel):
             total_events=total,
             sli_value=100.0 * good / total if total else None,
         )
-
-
-class SLOStatusUpdate(BaseModel):
-    slo_id: str
-    slo_name: str
-    service_name: str
-    slo_type: SLOType
-    target_percentage: float
-    current_sli: float | None
-    good_events: int = Field(description="Good events in the SLO period.")
-    total_events: int = Field(description="Events in the SLO period.")
-    status: SLOStatus
-    error_budget_remaining: float
-    error_budget_consumed: float
-    burn_rate: float
-    burn_rates: dict[str, float]
-    time_to_exhaustion: float | None = Field(description="Seconds; null when nothing is burning.")
-    alert_triggered: bool
-    firing_alerts: list[str] = Field(description="Names of the rules firing (burn-rate rules, SLIDataStale).")
-    recommendations: list[str]
-
-
-class SLOStatusUpdatedEvent(BaseModel):
-    """The `slo_status_updated` event published for downstream consumers."""
-
-    event_type: Literal["slo_status_updated"] = "slo_status_updated"
-    event_id: str
-    timestamp: datetime
-    sequence: int = Field(ge=0, description="Per-SLO, strictly increasing; drop what you saw.")
-    evaluated_at: datetime = Field(description="The instant the windows were evaluated at.")
-    slo_status_update: SLOStatusUpdate

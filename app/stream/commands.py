@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import signal
 import sys
 from collections.abc import Awaitable
 from typing import Any, TextIO
 
+import msgspec
 from aiokafka import AIOKafkaConsumer
 
+from app.domain.messages import OUTPUT_DECODER, AlertEvent, StatusEvent
 from app.stream.broker import EmbeddedBroker
 from app.stream.demo import produce_demo
 from app.stream.settings import WorkerSettings
@@ -22,22 +23,35 @@ from app.topology import Topology
 log = logging.getLogger("app")
 
 
-def status_line(event: dict[str, Any]) -> str:
+def status_line(event: StatusEvent | AlertEvent) -> str:
     """One line per status event, or per alert event (ALERT FIRING / ALERT RESOLVED)."""
-    if event.get("event_type") == "slo_alert":
-        burn = "" if event["burn_rate_long"] is None else f" burn{event['long_window']}={event['burn_rate_long']:.2f}"
+    if isinstance(event, AlertEvent):
+        burn = "" if event.burn_rate_long is None else f" burn{event.long_window}={event.burn_rate_long:.2f}"
         return (
-            f"{event['timestamp']}  {event['slo_id']:<28} ALERT {event['state'].upper():<8} "
-            f"{event['rule']} ({event['severity']}){burn} since {event['started_at']}"
+            f"{event.timestamp}  {event.slo_id:<28} ALERT {event.state.value.upper():<8} "
+            f"{event.rule} ({event.severity.value}){burn} since {event.started_at}"
         )
-    u = event["slo_status_update"]
-    sli = "  n/a  " if u["current_sli"] is None else f"{u['current_sli']:.4f}"
-    firing = ",".join(u.get("firing_alerts", [])) or "-"
+    u = event.slo_status_update
+    sli = "  n/a  " if u.current_sli is None else f"{u.current_sli:.4f}"
+    firing = ",".join(u.firing_alerts) or "-"
     return (
-        f"{event['timestamp']}  {u['slo_id']:<28} {u['status']:<9} sli={sli} "
-        f"burn1h={u['burn_rate']:7.2f} budget={u['error_budget_remaining']:7.2%} "
-        f"#{event['sequence']} {firing}"
+        f"{event.timestamp}  {u.slo_id:<28} {u.status.value:<9} sli={sli} "
+        f"burn1h={u.burn_rate:7.2f} budget={u.error_budget_remaining:7.2%} "
+        f"#{event.sequence} {firing}"
     )
+
+
+def tail_line(value: bytes | None, as_json: bool) -> str:
+    """A record of the status or alerts topic as `tail-status` prints it; one that is not an
+    event (anyone with write access can put anything there) is named, not fatal."""
+    if value is None:
+        return "(a record without a value)"
+    if as_json:
+        return value.decode(errors="replace")
+    try:
+        return status_line(OUTPUT_DECODER.decode(value))
+    except msgspec.DecodeError as exc:
+        return f"(not a status or alert event: {exc})"
 
 
 def _on_signals(stop: Any) -> None:
@@ -61,7 +75,7 @@ async def run_worker(
         )
         out.flush()
 
-    def show(event: dict[str, Any]) -> None:
+    def show(event: StatusEvent | AlertEvent) -> None:
         out.write(status_line(event) + "\n")
         out.flush()
 
@@ -106,7 +120,7 @@ async def tail_status(bootstrap: str, topics: list[str], from_beginning: bool, a
             batch = await consumer.getmany(timeout_ms=200)
             for records in batch.values():
                 for r in records:
-                    out.write((r.value.decode() if as_json else status_line(json.loads(r.value))) + "\n")
+                    out.write(tail_line(r.value, as_json) + "\n")
             out.flush()
     finally:
         await consumer.stop()

@@ -33,6 +33,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 
 from app.core.report import SloReport
 from app.domain.events import RejectReason, TimestampCache, decode_event, reject
+from app.domain.messages import AlertEvent, StatusEvent
 from app.domain.models import SLO
 from app.domain.views import status_event
 from app.errors import RejectedEvent
@@ -58,7 +59,7 @@ from app.topology import Topology
 log = logging.getLogger(__name__)
 _encode = msgspec.json.Encoder().encode
 
-StatusCallback = Callable[[dict[str, Any]], None]  # called with each status and alert event
+StatusCallback = Callable[[StatusEvent | AlertEvent], None]  # called with each status and alert event
 Sends = list[asyncio.Future[Any]]
 
 

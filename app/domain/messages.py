@@ -1,0 +1,159 @@
+"""The messages the worker publishes, each typed once: status events and alert events.
+
+The same Struct encodes (worker, replay) and decodes (sinks, `tail-status`, tests);
+their JSON Schemas, generated from them, are the contract published in
+docs/asyncapi.yaml. Structs rather than pydantic models: building and encoding
+one per SLO touched per batch is the hot path (benchmarks/status_event_bench.py).
+`event_type` is the tag: a decoder of `StatusEvent | AlertEvent` tells them apart.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+
+from app.domain.enums import AlertState, Severity, SLOStatus, SLOType
+from app.domain.models import WindowName
+
+Instant = Annotated[
+    str,
+    msgspec.Meta(
+        description="An instant, RFC 3339 in UTC with a `Z`: whole seconds, or microseconds when not whole.",
+        extra_json_schema={"format": "date-time"},
+    ),
+]
+# The service spec's duration text (app/domain/views.exhaustion_text writes it).
+DURATION_TEXT_RULE = (
+    "Whole minutes (rounded down) written as the largest non-zero unit of d, h, m and, when it is not zero, "
+    "the unit right below it: '3d 4h', '3d', '12h', '1h 5m', '45m'. Under one minute, including an exhausted "
+    "budget, it is '0m'. Null when the budget is not running out."
+)
+DURATION_TEXT_PATTERN = r"^(\d+d( \d+h)?|\d+h( \d+m)?|\d+m)$"
+DurationText = Annotated[str, msgspec.Meta(pattern=DURATION_TEXT_PATTERN)]
+Ratio = Annotated[float, msgspec.Meta(description="A fraction (1 = all of the budget).")]
+Count = Annotated[int, msgspec.Meta(ge=0)]
+
+# gc=False: these hold only strings, numbers and flat containers of them, never a
+# reference cycle, so the collector need not track the thousands built per second.
+
+
+class StatusUpdate(msgspec.Struct, kw_only=True, gc=False):
+    """An SLO's figures at one evaluation (the contract: docs/semantics.md)."""
+
+    slo_id: str
+    slo_name: str
+    service_name: str
+    slo_type: SLOType
+    target_percentage: Annotated[float, msgspec.Meta(gt=0, lt=100, description="The objective, in percent.")]
+    current_sli: Annotated[
+        float | None, msgspec.Meta(description="Percent of good events in the SLO period; null without data.")
+    ]
+    good_events: Annotated[Count, msgspec.Meta(description="Good events in the SLO period.")]
+    total_events: Annotated[Count, msgspec.Meta(description="Events in the SLO period.")]
+    status: SLOStatus
+    error_budget_remaining: Annotated[
+        float, msgspec.Meta(description="Fraction of the period's error budget left; negative once overspent.")
+    ]
+    error_budget_consumed: Annotated[
+        float, msgspec.Meta(description="Fraction of the period's error budget spent; above 1 once overspent.")
+    ]
+    burn_rate: Annotated[float, msgspec.Meta(ge=0, description="The headline burn rate: the 1h window's.")]
+    burn_rates: Annotated[dict[WindowName, float], msgspec.Meta(description="Burn rate of every rolling window.")]
+    time_to_exhaustion: Annotated[DurationText | None, msgspec.Meta(description=DURATION_TEXT_RULE)]
+    time_to_exhaustion_seconds: Annotated[
+        Annotated[float, msgspec.Meta(ge=0)] | None,
+        msgspec.Meta(
+            description="Seconds until the budget is spent at the 1h burn rate; 0 when it is spent, "
+            "null when nothing is burning or no budget is left to burn.",
+        ),
+    ]
+    alert_triggered: Annotated[bool, msgspec.Meta(description="Some rule is firing (burn rate or SLIDataStale).")]
+    firing_alerts: Annotated[
+        list[str], msgspec.Meta(description="Names of the rules firing: burn-rate rules, then SLIDataStale.")
+    ]
+    recommendations: Annotated[list[str], msgspec.Meta(description="Concrete advice; empty when all is well.")]
+
+
+class StatusEvent(msgspec.Struct, kw_only=True, tag_field="event_type", tag="slo_status_updated", gc=False):
+    """Published on the status topic (key = slo_id) for every SLO a batch of input touched,
+    and by the timer when an SLO's status or firing rules changed."""
+
+    event_id: Annotated[
+        str, msgspec.Meta(description="`<slo_id>:<sequence>`: the same after a republish, to drop duplicates by.")
+    ]
+    timestamp: Annotated[
+        Instant,
+        msgspec.Meta(
+            description="The worker's wall clock when it processed the batch (replay: its simulated clock, "
+            "the evaluation instant).",
+            extra_json_schema={"format": "date-time"},
+        ),
+    ]
+    sequence: Annotated[
+        int, msgspec.Meta(ge=1, description="Per SLO, strictly increasing from 1; a consumer drops what it saw.")
+    ]
+    evaluated_at: Annotated[
+        Instant,
+        msgspec.Meta(
+            description="The instant the windows were evaluated at: the wall clock, or a later event time "
+            "when an event was stamped ahead of it (within max_skew_s).",
+            extra_json_schema={"format": "date-time"},
+        ),
+    ]
+    slo_status_update: StatusUpdate
+
+
+class AlertEvent(msgspec.Struct, kw_only=True, tag_field="event_type", tag="slo_alert", gc=False):
+    """Published on the alerts topic (key = slo_id) when a rule's episode opens (firing) and
+    when it closes (resolved): one of each per episode. A resolved event keeps the identity
+    (alert_id, names, service, rule, severity, labels, episode) of its firing event."""
+
+    event_id: Annotated[str, msgspec.Meta(description="`<alert_id>:<episode>:<state>`: the same after a republish.")]
+    alert_id: Annotated[
+        str,
+        msgspec.Meta(pattern="^[0-9a-f]{16}$", description="Fingerprint of (slo_id, rule), stable across episodes."),
+    ]
+    episode: Annotated[int, msgspec.Meta(ge=1, description="The rule's episode number, from 1.")]
+    timestamp: Annotated[
+        Instant,
+        msgspec.Meta(
+            description="The evaluation that made the transition (the resolution's for a resolved event).",
+            extra_json_schema={"format": "date-time"},
+        ),
+    ]
+    slo_id: str
+    slo_name: str
+    service_name: str
+    rule: Annotated[
+        str, msgspec.Meta(description="`<severity>-<long>-<short>`, a custom rule's rule_id, or SLIDataStale.")
+    ]
+    severity: Severity
+    long_window: Annotated[WindowName | None, msgspec.Meta(description="Null for SLIDataStale.")]
+    short_window: Annotated[WindowName | None, msgspec.Meta(description="Null for SLIDataStale.")]
+    threshold: Annotated[
+        Annotated[float, msgspec.Meta(gt=0)] | None,
+        msgspec.Meta(description="Burn-rate threshold; null for SLIDataStale."),
+    ]
+    burn_rate_long: float | None
+    burn_rate_short: float | None
+    error_budget_remaining: Ratio
+    state: AlertState
+    started_at: Annotated[
+        Instant, msgspec.Meta(description="When the episode opened.", extra_json_schema={"format": "date-time"})
+    ]
+    resolved_at: Annotated[
+        Instant | None,
+        msgspec.Meta(
+            description="When the episode closed; null while firing.", extra_json_schema={"format": "date-time"}
+        ),
+    ]
+    labels: Annotated[dict[str, str], msgspec.Meta(description="The rule's custom labels.")]
+    annotations: Annotated[
+        dict[str, str], msgspec.Meta(description="summary, description, the rule's own annotations and runbook_url.")
+    ]
+
+
+STATUS_DECODER = msgspec.json.Decoder(StatusEvent)
+ALERT_DECODER = msgspec.json.Decoder(AlertEvent)
+OUTPUT_DECODER = msgspec.json.Decoder(StatusEvent | AlertEvent)  # the status and alerts topics, either
