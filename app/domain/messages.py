@@ -29,7 +29,7 @@ DURATION_TEXT_RULE = (
     "the unit right below it: '3d 4h', '3d', '12h', '1h 5m', '45m'. Under one minute, including an exhausted "
     "budget, it is '0m'. Null when the budget is not running out."
 )
-DURATION_TEXT_PATTERN = r"^(\d+d( \d+h)?|\d+h( \d+m)?|\d+m)$"
+DURATION_TEXT_PATTERN = r"^([0-9]+d( [0-9]+h)?|[0-9]+h( [0-9]+m)?|[0-9]+m)$"
 DurationText = Annotated[str, msgspec.Meta(pattern=DURATION_TEXT_PATTERN)]
 Ratio = Annotated[float, msgspec.Meta(description="A fraction (1 = all of the budget).")]
 Count = Annotated[int, msgspec.Meta(ge=0)]
