@@ -14,11 +14,13 @@ from typing import Annotated
 import msgspec
 
 from app.domain.enums import AlertState, Severity, SLOStatus, SLOType
+from app.domain.events import RejectReason
 from app.domain.models import WindowName
 
 Instant = Annotated[
     str,
     msgspec.Meta(
+        pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{6})?Z$",
         description="An instant, RFC 3339 in UTC with a `Z`: whole seconds, or microseconds when not whole.",
         extra_json_schema={"format": "date-time"},
     ),
@@ -87,7 +89,6 @@ class StatusEvent(msgspec.Struct, kw_only=True, tag_field="event_type", tag="slo
         msgspec.Meta(
             description="The worker's wall clock when it processed the batch (replay: its simulated clock, "
             "the evaluation instant).",
-            extra_json_schema={"format": "date-time"},
         ),
     ]
     sequence: Annotated[
@@ -98,7 +99,6 @@ class StatusEvent(msgspec.Struct, kw_only=True, tag_field="event_type", tag="slo
         msgspec.Meta(
             description="The instant the windows were evaluated at: the wall clock, or a later event time "
             "when an event was stamped ahead of it (within max_skew_s).",
-            extra_json_schema={"format": "date-time"},
         ),
     ]
     slo_status_update: StatusUpdate
@@ -119,7 +119,6 @@ class AlertEvent(msgspec.Struct, kw_only=True, tag_field="event_type", tag="slo_
         Instant,
         msgspec.Meta(
             description="The evaluation that made the transition (the resolution's for a resolved event).",
-            extra_json_schema={"format": "date-time"},
         ),
     ]
     slo_id: str
@@ -139,19 +138,34 @@ class AlertEvent(msgspec.Struct, kw_only=True, tag_field="event_type", tag="slo_
     burn_rate_short: float | None
     error_budget_remaining: Ratio
     state: AlertState
-    started_at: Annotated[
-        Instant, msgspec.Meta(description="When the episode opened.", extra_json_schema={"format": "date-time"})
-    ]
+    started_at: Annotated[Instant, msgspec.Meta(description="When the episode opened.")]
     resolved_at: Annotated[
         Instant | None,
-        msgspec.Meta(
-            description="When the episode closed; null while firing.", extra_json_schema={"format": "date-time"}
-        ),
+        msgspec.Meta(description="When the episode closed; null while firing."),
     ]
     labels: Annotated[dict[str, str], msgspec.Meta(description="The rule's custom labels.")]
     annotations: Annotated[
         dict[str, str], msgspec.Meta(description="summary, description, the rule's own annotations and runbook_url.")
     ]
+
+
+Digits = Annotated[str, msgspec.Meta(pattern="^[0-9]+$")]
+
+
+class DeadLetterHeaders(msgspec.Struct, kw_only=True, gc=False):
+    """The headers of a record on the dead-letter topic, UTF-8 text: why the record was not
+    applied and where it came from. Its key and value are the rejected record's, unchanged."""
+
+    reason: RejectReason = msgspec.field(name="dlq.reason")
+    detail: Annotated[str, msgspec.Meta(description="What is wrong, for a person (at most 1000 bytes).")] = (
+        msgspec.field(name="dlq.detail")
+    )
+    field: Annotated[str, msgspec.Meta(description="The field at fault; empty when none is.")] = msgspec.field(
+        name="dlq.field"
+    )
+    source_topic: str = msgspec.field(name="dlq.source.topic")
+    source_partition: Digits = msgspec.field(name="dlq.source.partition")
+    source_offset: Digits = msgspec.field(name="dlq.source.offset")
 
 
 STATUS_DECODER = msgspec.json.Decoder(StatusEvent)
