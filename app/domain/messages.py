@@ -40,7 +40,9 @@ Count = Annotated[int, msgspec.Meta(ge=0)]
 # reference cycle, so the collector need not track the thousands built per second.
 
 
-class StatusUpdate(msgspec.Struct, kw_only=True, gc=False):
+# Built positionally on the hot path (app/domain/views.status_update): ~3x cheaper than
+# keywords in msgspec; the field order is part of the code's contract, not of the wire's.
+class StatusUpdate(msgspec.Struct, gc=False):
     """An SLO's figures at one evaluation (the contract: docs/semantics.md)."""
 
     slo_id: str
@@ -77,7 +79,7 @@ class StatusUpdate(msgspec.Struct, kw_only=True, gc=False):
     recommendations: Annotated[list[str], msgspec.Meta(description="Concrete advice; empty when all is well.")]
 
 
-class StatusEvent(msgspec.Struct, kw_only=True, tag_field="event_type", tag="slo_status_updated", gc=False):
+class StatusEvent(msgspec.Struct, tag_field="event_type", tag="slo_status_updated", gc=False):
     """Published on the status topic (key = slo_id) for every SLO a batch of input touched,
     and by the timer when an SLO's status or firing rules changed."""
 

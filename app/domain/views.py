@@ -162,28 +162,28 @@ def recommendations(slo: SLO, report: SloReport) -> list[str]:
 
 
 def status_update(slo: SLO, report: SloReport) -> StatusUpdate:
-    """The `slo_status_update` body of a status event."""
+    """The `slo_status_update` body of a status event (positional: the hot path)."""
     budget = report.budget
     tte_s = report.time_to_exhaustion_s
     return StatusUpdate(
-        slo_id=slo.slo_id,
-        slo_name=slo.slo_name,
-        service_name=slo.service_name,
-        slo_type=slo.slo_type,
-        target_percentage=slo.target_percentage,
-        current_sli=budget.current_sli,
-        good_events=budget.good_events,
-        total_events=budget.total_events,
-        status=report.status,
-        error_budget_remaining=budget.remaining_ratio,
-        error_budget_consumed=budget.consumed_ratio,
-        burn_rate=report.burn_rate,
-        burn_rates=report.burn_rates,  # type: ignore[arg-type]  # keyed by WINDOW_NAMES
-        time_to_exhaustion=exhaustion_text(tte_s),
-        time_to_exhaustion_seconds=tte_s,
-        alert_triggered=bool(report.firing) or report.stale,
-        firing_alerts=[c.rule for c in report.conditions],
-        recommendations=recommendations(slo, report),
+        slo.slo_id,
+        slo.slo_name,
+        slo.service_name,
+        slo.slo_type,
+        slo.target_percentage,
+        budget.current_sli,
+        budget.good_events,
+        budget.total_events,
+        report.status,
+        budget.remaining_ratio,  # error_budget_remaining
+        budget.consumed_ratio,  # error_budget_consumed
+        report.burn_rate,
+        report.burn_rates,  # type: ignore[arg-type]  # keyed by WINDOW_NAMES
+        exhaustion_text(tte_s),  # time_to_exhaustion
+        tte_s,  # time_to_exhaustion_seconds
+        bool(report.firing) or report.stale,  # alert_triggered
+        [c.rule for c in report.conditions],  # firing_alerts
+        recommendations(slo, report),
     )
 
 
@@ -193,11 +193,11 @@ def status_event(slo: SLO, report: SloReport, sequence: int, published_us: int) 
     Replay passes the evaluation instant as `published_us`: its clock is event time."""
     evaluated_at = isoformat_z(report.now_us)
     return StatusEvent(
-        event_id=f"{slo.slo_id}:{sequence}",
-        timestamp=evaluated_at if published_us == report.now_us else isoformat_z(published_us),
-        sequence=sequence,
-        evaluated_at=evaluated_at,
-        slo_status_update=status_update(slo, report),
+        f"{slo.slo_id}:{sequence}",  # event_id
+        evaluated_at if published_us == report.now_us else isoformat_z(published_us),  # timestamp
+        sequence,
+        evaluated_at,
+        status_update(slo, report),
     )
 
 
