@@ -1,4 +1,4 @@
-"""Pydantic models of the service spec: SLO definitions, status, budget, events."""
+"""Pydantic models of the service spec: SLO definitions and rules, status, error budget, history."""
 
 from __future__ import annotations
 
