@@ -10,7 +10,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 import msgspec
 
@@ -67,7 +67,7 @@ def cmd_replay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         err.write(f"line {r.line_no}: {r.reason}: {r.detail}\n")
     if (args.tick or args.alerts) and not args.emit_all:
         raise UsageError("--tick" if args.tick else "--alerts", "only with --emit-all")
-    lines: Iterable[dict[str, Any]] = (
+    lines: Iterable[object] = (
         replay_emit_all(prepared, tick_us=round(args.tick * 1_000_000), alerts=args.alerts)
         if args.emit_all
         else replay_batch(prepared)
@@ -172,6 +172,13 @@ def cmd_export_prometheus_rules(args: argparse.Namespace, out: TextIO, err: Text
     return 0
 
 
+def cmd_export_asyncapi(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from app.export.asyncapi import asyncapi, to_yaml
+
+    _write_to(args.out, out, to_yaml(asyncapi()))
+    return 0
+
+
 def _write_to(path: Path | None, out: TextIO, text: str) -> None:
     if path is None:
         out.write(text)
@@ -271,13 +278,16 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_argument("--alerts", action="store_true", help="also print alert events (the alerts topic)")
     tail.set_defaults(func=cmd_tail_status)
 
-    export = sub.add_parser("export", help="export definitions to other tools").add_subparsers(
+    export = sub.add_parser("export", help="export definitions and contracts to other tools").add_subparsers(
         dest="format", required=True
     )
     rules = export.add_parser("prometheus-rules", help="recording + multiwindow alerting rules (YAML on stdout)")
     _stream_flags(rules)
     rules.add_argument("--at", type=_at, default=None, help="instant for calendar-period thresholds (default: now)")
     rules.set_defaults(func=cmd_export_prometheus_rules)
+    contracts = export.add_parser("asyncapi", help="the AsyncAPI 3.0 document of every topic (docs/asyncapi.yaml)")
+    contracts.add_argument("--out", type=Path, default=None, help="write to this file (default: stdout)")
+    contracts.set_defaults(func=cmd_export_asyncapi)
 
     openslo = sub.add_parser("openslo", help="OpenSLO v1 SLO documents in and out (docs/openslo.md)")
     openslo_sub = openslo.add_subparsers(dest="openslo_command", required=True)

@@ -14,6 +14,7 @@ import sys
 from typing import Any, NoReturn, TextIO
 
 from app.clock import Clock, SystemClock
+from app.domain.messages import AlertEvent, StatusEvent
 from app.sinks.wiring import build_sinks
 from app.stream.broker import EmbeddedBroker
 from app.stream.commands import FAST_HEARTBEAT_INTERVAL_MS, FAST_SESSION_TIMEOUT_MS, status_line
@@ -75,7 +76,7 @@ async def run_worker(
     bootstrap = settings.bootstrap
     extra: list[asyncio.Task[None]] = []
 
-    def show(event: dict[str, Any]) -> None:
+    def show(event: StatusEvent | AlertEvent) -> None:
         out.write(status_line(event) + "\n")
         out.flush()
 

@@ -24,8 +24,9 @@ from app.core.ring import Int64Array
 from app.core.unit import status_key
 from app.core.units import SloUnits
 from app.domain.alert_events import alert_event
+from app.domain.messages import AlertEvent, StatusEvent
 from app.domain.models import SLO
-from app.domain.views import objective_of, status_report
+from app.domain.views import objective_of, status_event, status_report
 from app.ingest import Rejection, decode_lines
 
 
@@ -133,9 +134,10 @@ def replay_batch(prepared: Prepared) -> list[dict[str, Any]]:
     ]
 
 
-def replay_emit_all(prepared: Prepared, tick_us: int = 0, alerts: bool = False) -> Iterator[dict[str, Any]]:
-    """One status object after each accepted event, in input order, at the newest
-    event time seen so far: the stream a live worker publishes.
+def replay_emit_all(prepared: Prepared, tick_us: int = 0, alerts: bool = False) -> Iterator[StatusEvent | AlertEvent]:
+    """One status event after each accepted event, in input order, at the newest
+    event time seen so far: the stream a live worker publishes, the same events
+    (per-SLO sequences from 1; the clock, `timestamp`, is the evaluation instant).
 
     With `tick_us`, the live worker's timer is replayed too: at every multiple of
     it between events (and on to `prepared.now_us`), each SLO with data is
@@ -149,18 +151,19 @@ def replay_emit_all(prepared: Prepared, tick_us: int = 0, alerts: bool = False) 
     watermark_us = int(prepared.ts_us.min())
     published: dict[int, bool] = {}  # SLO index -> has published (in first-publication order)
 
-    def emit(i: int, report: SloReport) -> Iterator[dict[str, Any]]:
+    def emit(i: int, report: SloReport) -> Iterator[StatusEvent | AlertEvent]:
         slo = slos[i]
         published[i] = True
         unit = units.units[slo.slo_id]
         unit.last_status = status_key(report)
-        yield status_report(slo, report).model_dump(mode="json")
+        unit.seq += 1
+        yield status_event(slo, report, unit.seq, report.now_us)
         transitions = unit.step_alerts(report.conditions, report.now_us)
         if alerts:
             for t in transitions:
                 yield alert_event(slo, report, t)
 
-    def ticks(until_us: int) -> Iterator[dict[str, Any]]:
+    def ticks(until_us: int) -> Iterator[StatusEvent | AlertEvent]:
         tick = (watermark_us // tick_us + 1) * tick_us
         while tick <= until_us:
             for i in list(published):

@@ -97,7 +97,7 @@ def micro(ids: list[str], topology: Any) -> dict[str, float]:
     out["objective_of(slo) (once per definition)"] = per_call_us(lambda: objective_of(defs[ids[pick()]]), 20_000)
     out["units.evaluate"] = per_call_us(lambda: store.evaluate(slos[ids[pick()]], now), 20_000)
     reports = {sid: store.evaluate(slos[sid], now) for sid in ids}
-    out["status_event (dict + 2 isoformat + recommendations)"] = per_call_us(
+    out["status_event (Struct + isoformat + recommendations)"] = per_call_us(
         lambda: (lambda sid: status_event(defs[sid], reports[sid], 5, now))(ids[pick()]), 20_000
     )
     ev = status_event(defs[ids[0]], reports[ids[0]], 5, now)

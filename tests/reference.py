@@ -1,4 +1,4 @@
-"""Brute-force reference implementation of /work/shared/slo-semantics.md.
+"""Brute-force reference implementation of docs/semantics.md.
 
 Written from the contract only: it scans every event for every figure and
 computes in exact rational arithmetic (fractions.Fraction), so the tests can

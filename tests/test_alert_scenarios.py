@@ -49,7 +49,16 @@ def run(tmp_path: Path, slos: str, events: list[tuple[int, int, int]], *args: st
 
 
 def alerts(objects: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
-    return [(o["timestamp"], o["rule"], o["state"]) for o in objects if o.get("event_type") == "slo_alert"]
+    return [(o["timestamp"], o["rule"], o["state"]) for o in objects if o["event_type"] == "slo_alert"]
+
+
+def updates(objects: list[dict[str, Any]], at: str | None = None) -> list[dict[str, Any]]:
+    """The `slo_status_update` of each status event (evaluated at `at`, if given), in order."""
+    return [
+        o["slo_status_update"]
+        for o in objects
+        if o["event_type"] == "slo_status_updated" and at in (None, o["evaluated_at"])
+    ]
 
 
 def per_minute(
@@ -92,10 +101,11 @@ def test_fast_burn_pages_and_resolves_once_its_short_window_clears(tmp_path: Pat
     assert resolved["burn_rate_short"] == 0.0
     assert firing["annotations"]["summary"] == "API availability: error budget burning 16.7x over 1h"
     # the status line of the evaluation that paged says so, with concrete advice
-    [status] = [o for o in out if o.get("last_updated") == iso(T0 + 4 * MIN) and "status" in o]
+    [status] = updates(out, iso(T0 + 4 * MIN))
     # 30d period = the 6 h of history: 0.1% of 365,000 = 365 bad events allowed, 1,000 spent
-    assert (status["status"], status["consumed_budget"]) == ("EXHAUSTED", 1_000)
-    assert [a["name"] for a in status["firing_alerts"]] == ["page-1h-5m", "ticket-3d-6h"]
+    assert (status["status"], status["total_events"] - status["good_events"]) == ("EXHAUSTED", 1_000)
+    assert status["firing_alerts"] == ["page-1h-5m", "ticket-3d-6h"]
+    assert (status["time_to_exhaustion"], status["time_to_exhaustion_seconds"]) == ("0m", 0.0)
 
 
 def test_slow_burn_opens_a_ticket_and_never_pages(tmp_path: Path) -> None:
@@ -113,7 +123,8 @@ def test_slow_burn_opens_a_ticket_and_never_pages(tmp_path: Path) -> None:
     starts = {rule: ts for ts, rule, _ in seq}
     assert starts == {"ticket-3d-6h": iso(T0 + 72 * 5 * MIN), "ticket-24h-2h": iso(T0 + 172 * 5 * MIN)}
     # 1,440 bad events against 0.1% of 576,000 allowed: the slow burn did spend the budget
-    assert (out[-1]["status"], out[-1]["consumed_budget"]) == ("EXHAUSTED", 1_440)
+    last = updates(out)[-1]
+    assert (last["status"], last["total_events"] - last["good_events"]) == ("EXHAUSTED", 1_440)
 
 
 def test_a_quiet_service_with_one_error_does_not_page(tmp_path: Path) -> None:
@@ -122,7 +133,8 @@ def test_a_quiet_service_with_one_error_does_not_page(tmp_path: Path) -> None:
     events = [(T0, 1, 1), (T0 + 60, 0, 1), (T0 + 120, 1, 1)]
     out = run(tmp_path, slos_yaml(), events, "--tick", "60")
     assert alerts(out) == []
-    assert out[-1]["burn_rates"]["5m"] > 300 and out[-1]["firing_alerts"] == []
+    last = updates(out)[-1]
+    assert last["burn_rates"]["5m"] > 300 and last["firing_alerts"] == []
 
 
 def test_stale_data_alerts_and_resolves_when_data_returns(tmp_path: Path) -> None:
@@ -134,10 +146,10 @@ def test_stale_data_alerts_and_resolves_when_data_returns(tmp_path: Path) -> Non
         (iso(T0 + 49 * MIN), "SLIDataStale", "firing"),
         (iso(T0 + 70 * MIN), "SLIDataStale", "resolved"),
     ]
-    firing = next(o for o in out if o.get("event_type") == "slo_alert")
+    firing = next(o for o in out if o["event_type"] == "slo_alert")
     assert firing["severity"] == "ticket" and firing["long_window"] is None
     assert firing["annotations"]["description"].startswith("no event for 10m (alert after 10m)")
-    [status] = [o for o in out if o.get("last_updated") == iso(T0 + 49 * MIN) and "status" in o]
+    [status] = updates(out, iso(T0 + 49 * MIN))
     assert status["status"] == "HEALTHY"  # staleness alerts but does not change the status
 
 
@@ -156,8 +168,8 @@ def test_stale_recommendation_says_how_long_and_where_to_look() -> None:
     state.advance((T0 + 52 * MIN) * 1_000_000)
     report = evaluate(objective_of(slo), state)
     update = status_update(slo, report)
-    assert (update["alert_triggered"], update["firing_alerts"]) == (True, ["SLIDataStale"])
-    assert update["recommendations"] == [
+    assert (update.alert_triggered, update.firing_alerts) == (True, ["SLIDataStale"])
+    assert update.recommendations == [
         "SLIDataStale: no event for 13m; the figures are frozen until data returns: check the producers of api"
     ]
 
@@ -212,8 +224,8 @@ def test_transitions_agree_with_the_reference(tmp_path: Path, spec: list[tuple[i
         return names
 
     for o in out:
-        if o.get("event_type") != "slo_alert":  # a status line: its transitions follow it
-            checkpoints.append((us(o["last_updated"]), set(open_at)))
+        if o["event_type"] == "slo_status_updated":  # a status event: its transitions follow it
+            checkpoints.append((us(o["evaluated_at"]), set(open_at)))
             continue
         now_us = us(o["timestamp"])
         holds = [o["rule"] in firing(v, now_us) for v in views(now_us)]

@@ -9,7 +9,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
+
+from app.domain.messages import StatusEvent
+from tests.stream.helpers import assert_matches_replay
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -193,7 +197,7 @@ LATENCY = {
         "90d": 120 / 2_100 / 0.01,
     },
     "time_to_exhaustion_seconds": 0.0,
-    "time_to_exhaustion": "0s",
+    "time_to_exhaustion": "0m",  # exhausted
     "projected_exhaustion": NOW,
     "total_budget": 20.0,
     "consumed_budget": 20,
@@ -332,25 +336,31 @@ def test_emit_all_streams_one_line_per_accepted_event(tmp_path: Path) -> None:
     run = replay(tmp_path, "--emit-all", events=lines)
     assert run.returncode == 0, run.stderr
     out = objects(run.stdout)
-    assert [o["slo_id"] for o in out] == [s for s, _ in accepted]
-    # each line is evaluated at the newest event time seen so far
+    # the worker's status events: typed, with per-SLO sequences and their event ids
+    events = [msgspec.convert(o, StatusEvent) for o in out]
+    assert [e.slo_status_update.slo_id for e in events] == [s for s, _ in accepted]
+    for slo_id in ("api-availability", "api-latency"):
+        mine = [e for e in events if e.slo_status_update.slo_id == slo_id]
+        assert [e.sequence for e in mine] == list(range(1, len(mine) + 1))
+        assert [e.event_id for e in mine] == [f"{slo_id}:{i}" for i in range(1, len(mine) + 1)]
+    # each line is evaluated at the newest event time seen so far (replay's clock)
     watermark = datetime.min.replace(tzinfo=UTC)
     marks = []
     for (_, ts), o in zip(accepted, out, strict=True):
         watermark = max(watermark, ts)
         marks.append(watermark)
-        assert o["last_updated"] == watermark.isoformat().replace("+00:00", "Z")
+        assert o["evaluated_at"] == o["timestamp"] == watermark.isoformat().replace("+00:00", "Z")
     # the last line of each SLO equals a batch replay at that line's instant
     for slo_id in ("api-availability", "api-latency"):
         last = max(i for i, (s, _) in enumerate(accepted) if s == slo_id)
         at = marks[last].isoformat().replace("+00:00", "Z")
         batch = objects(replay(tmp_path, "--at", at, events=lines).stdout)
         [same] = [o for o in batch if o["slo_id"] == slo_id]
-        assert out[last] == same, slo_id
+        assert_matches_replay(out[last], same)
     # and the stream's final state of the newest SLO equals the plain batch replay
     plain = {o["slo_id"]: o for o in objects(replay(tmp_path, events=lines).stdout)}
     newest = accepted[-1][0]
-    assert out[-1] == plain[newest]
+    assert_matches_replay(out[-1], plain[newest])
 
 
 def test_emit_all_with_no_accepted_events_prints_nothing(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ exact, so the figures are exactly the contract's.
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -23,8 +24,9 @@ from app.core.rules import DEFAULT_RULES, BurnRateRule, FiringRule
 from app.core.state import WindowState
 from app.core.status import StatusThresholds, slo_status
 from app.domain.enums import Severity, SLOStatus, TimePeriod
+from app.domain.messages import DURATION_TEXT_PATTERN
 from app.domain.models import SLO
-from app.domain.views import error_budget, format_duration, objective_of, status_report
+from app.domain.views import error_budget, exhaustion_text, format_duration, objective_of, status_report
 from tests.slo_fields import checkout_fields
 
 S = 1_000_000
@@ -607,6 +609,29 @@ def test_large_counts_sum_exactly() -> None:
 )
 def test_format_duration(seconds: float | None, text: str | None) -> None:
     assert format_duration(seconds) == text
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (None, None),
+        (0.0, "0m"),  # exhausted
+        (59.9, "0m"),
+        (60.0, "1m"),
+        (2_710.0, "45m"),
+        (3_600.0, "1h"),
+        (3_959.0, "1h 5m"),
+        (43_200.0, "12h"),
+        (86_400.0, "1d"),
+        (86_400 * 3 + 4 * 3_600 + 59 * 60 + 59.9, "3d 4h"),
+        (86_400 * 30 + 5 * 60, "30d"),  # the next unit only: minutes below days are dropped
+        (86_400 * 400.0, "400d"),
+    ],
+)
+def test_exhaustion_text_is_the_specs_duration(seconds: float | None, text: str | None) -> None:
+    assert exhaustion_text(seconds) == text
+    if text is not None:
+        assert re.fullmatch(DURATION_TEXT_PATTERN, text)
 
 
 # -- low-traffic guard (issue 5) ---------------------------------------------------------

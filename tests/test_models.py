@@ -6,10 +6,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
+from pydantic import BaseModel, ValidationError
 
+from app.core.windows import WINDOW_NAMES
 from app.definitions import load_slos, parse_slo, parse_slos
 from app.domain.enums import Severity, SLOType, TimePeriod
+from app.domain.models import DEFAULT_SHORT_WINDOW, DUPLICATE_RULE, SLO, AlertRule, RuleSpec
 from app.errors import InvalidDefinition
 from tests.slo_fields import checkout_fields
 
@@ -78,6 +82,15 @@ def test_valid_slo_ids(slo_id: str) -> None:
         ({"target_percentage": float("inf")}, "target_percentage"),
         ({"target_percentage": "high"}, "target_percentage"),
         ({"target_percentage": None}, "target_percentage"),
+        ({"target_percentage": True}, "target_percentage"),  # JSON Schema: a boolean is not a number
+        ({"target_percentage": "99.9"}, "target_percentage"),  # nor is a numeric string
+        ({"enabled": 1}, "enabled"),
+        ({"enabled": "yes"}, "enabled"),
+        ({"min_short_window_events": True}, "min_short_window_events"),
+        ({"no_data_alert_after_s": "600"}, "no_data_alert_after_s"),
+        ({"critical_budget_ratio": False}, "critical_budget_ratio"),
+        ({"slo_name": "   "}, "slo_name"),
+        ({"service_name": "\t"}, "service_name"),
         ({"time_period": "ROLLING_2D"}, "time_period"),
         ({"time_period": "rolling_30d"}, "time_period"),
         ({"slo_type": "SATURATION"}, "slo_type"),
@@ -111,11 +124,29 @@ def test_duplicate_slo_id() -> None:
     assert "duplicate" in info.value.reason
 
 
-def test_critical_above_warning_names_the_slo() -> None:
-    with pytest.raises(InvalidDefinition) as info:
-        parse_slos(doc(valid(critical_budget_ratio=0.5, warning_budget_ratio=0.2)))
-    assert info.value.field == "slos[0]"
-    assert "critical_budget_ratio" in info.value.reason
+def test_critical_above_warning_is_accepted() -> None:
+    # The levels are tried in order (CRITICAL first), so WARNING is then reached only through
+    # a firing ticket rule: a definition the schema allows, and one that means something.
+    [slo] = parse_slos(doc(valid(critical_budget_ratio=0.5, warning_budget_ratio=0.2)))
+    assert (slo.thresholds().critical_remaining_ratio, slo.thresholds().warning_remaining_ratio) == (0.5, 0.2)
+
+
+def test_a_rule_name_used_twice_is_a_conflict_the_api_can_tell_apart() -> None:
+    rule = {"severity": "page", "long_window": "1h", "short_window": "5m", "budget_fraction": 0.1}
+    custom = {"rule_id": "page-1h-5m", "burn_rate_threshold": 2, "time_window": "1h", "severity": "page"}
+    for change in ({"burn_rate_rules": [rule, {**rule, "budget_fraction": 0.2}]}, {"alert_rules": [custom]}):
+        with pytest.raises(ValidationError) as info:
+            SLO.model_validate(valid(**change))
+        [error] = info.value.errors()
+        assert error["type"] == DUPLICATE_RULE
+        assert "'page-1h-5m' is used twice" in error["msg"]
+
+
+@pytest.mark.parametrize(("long", "short"), list(DEFAULT_SHORT_WINDOW.items()))
+def test_every_long_window_has_a_default_short_window(long: str, short: str) -> None:
+    rule = AlertRule.model_validate({"burn_rate_threshold": 2, "time_window": long, "severity": "ticket"})
+    assert (rule.short_window, rule.rule_id) == (short, f"custom-{long}-{short}-2")
+    assert WINDOW_NAMES.index(short) < WINDOW_NAMES.index(long)
 
 
 @pytest.mark.parametrize(
@@ -123,7 +154,7 @@ def test_critical_above_warning_names_the_slo() -> None:
     [
         (
             {"severity": "page", "long_window": "5m", "short_window": "1h", "budget_fraction": 0.1},
-            "burn_rate_rules[0]",
+            "burn_rate_rules[0].long_window",  # nothing is shorter than 5m
         ),
         (
             {"severity": "page", "long_window": "1h", "short_window": "1h", "budget_fraction": 0.1},
@@ -207,9 +238,12 @@ def test_parse_slo_single() -> None:
     assert "target_percentage" in str(info.value)
 
 
-def test_whitespace_is_stripped() -> None:
-    [slo] = parse_slos(doc(valid(slo_id="  padded  ", slo_name=" Name ")))
-    assert (slo.slo_id, slo.slo_name) == ("padded", "Name")
+def test_strings_are_taken_as_written() -> None:
+    # What the published schema says is what is accepted: no stripping that would let a
+    # padded id (against its pattern) or an over-long name (against maxLength) through.
+    assert field_of(doc(valid(slo_id="  padded  "))) == "slos[0].slo_id"
+    [slo] = parse_slos(doc(valid(slo_name=" Name ")))
+    assert slo.slo_name == " Name "
 
 
 def test_load_slos_from_yaml(tmp_path: Path) -> None:
@@ -263,3 +297,52 @@ def test_load_slos_not_utf8_is_an_invalid_definition(tmp_path: Path) -> None:
     path.write_bytes(b"slos:\n  - slo_id: \xff\xfe\n")
     with pytest.raises(InvalidDefinition):
         load_slos(path)
+
+
+RULE = {"severity": "page", "long_window": "1h", "short_window": "5m"}
+CUSTOM = {"burn_rate_threshold": 3.5, "time_window": "6h", "severity": "ticket"}
+
+
+@pytest.mark.parametrize(
+    ("model", "body", "ok"),
+    [
+        (RuleSpec, {**RULE, "budget_fraction": 0.1}, True),
+        (RuleSpec, {**RULE, "burn_rate_threshold": 9, "budget_fraction": None}, True),
+        (RuleSpec, {**RULE, "budget_fraction": 0.1, "burn_rate_threshold": 9}, False),
+        (RuleSpec, {**RULE, "budget_fraction": None, "burn_rate_threshold": None}, False),
+        (RuleSpec, RULE, False),
+        (RuleSpec, {**RULE, "short_window": "1h", "budget_fraction": 0.1}, False),
+        (RuleSpec, {**RULE, "short_window": "6h", "budget_fraction": 0.1}, False),
+        (RuleSpec, {**RULE, "long_window": "5m", "budget_fraction": 0.1}, False),
+        (RuleSpec, {**RULE, "budget_fraction": True}, False),
+        (AlertRule, CUSTOM, True),
+        (AlertRule, {**CUSTOM, "time_window": "30d"}, True),
+        (AlertRule, {**CUSTOM, "time_window": "30m", "short_window": None}, True),
+        (AlertRule, {**CUSTOM, "short_window": "1h"}, True),
+        (AlertRule, {**CUSTOM, "short_window": "6h"}, False),
+        (AlertRule, {**CUSTOM, "short_window": "7d"}, False),
+        (AlertRule, {**CUSTOM, "time_window": "5m"}, False),
+        (AlertRule, {**CUSTOM, "labels": {"team": "a"}, "annotations": {"runbook": "x"}}, True),
+        (AlertRule, {**CUSTOM, "labels": {"severity": "a"}}, False),
+        (AlertRule, {**CUSTOM, "labels": {"not-a-label": "a"}}, False),
+        (AlertRule, {**CUSTOM, "annotations": {"not a label": "a"}}, False),
+        (AlertRule, {**CUSTOM, "burn_rate_threshold": "3.5"}, False),
+        (SLO, checkout_fields(), True),
+        (SLO, checkout_fields(critical_budget_ratio=0.9, warning_budget_ratio=0.1), True),
+        (SLO, checkout_fields(slo_name=" x "), True),
+        (SLO, checkout_fields(slo_name=" "), False),
+        (SLO, checkout_fields(enabled=0), False),
+        (SLO, checkout_fields(no_data_alert_after_s=False), False),
+        (SLO, checkout_fields(burn_rate_rules=[{**RULE, "burn_rate_threshold": 2}]), True),
+        (SLO, checkout_fields(alert_rules=[CUSTOM, {**CUSTOM, "burn_rate_threshold": 4}]), True),
+    ],
+)
+def test_the_json_schema_says_what_validation_enforces(model: type[BaseModel], body: dict[str, Any], ok: bool) -> None:
+    """The published schema (OpenAPI, AsyncAPI) and the validation agree, both ways."""
+    schema_says = jsonschema.Draft202012Validator(model.model_json_schema()).is_valid(body)
+    try:
+        model.model_validate_json(json.dumps(body))
+        accepted = True
+    except ValidationError:
+        accepted = False
+    assert (schema_says, accepted) == (ok, ok)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import io
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -268,16 +269,6 @@ SOURCE = {"metricSource": {"type": "Prometheus", "spec": {"query": "sum(errors)"
         ({"spec.objectives": [{"target": 1.0}]}, "spec.objectives[0].target", "less than 100"),
         ({"spec.objectives": [{"targetPercent": 0}]}, "spec.objectives[0].targetPercent", "greater than 0"),
         ({"spec.objectives": [{"targetPercent": 10**400}]}, "spec.objectives[0].targetPercent", "out of range"),
-        (
-            {
-                "metadata.annotations": {
-                    "slo-engine/critical_budget_ratio": "0.5",
-                    "slo-engine/warning_budget_ratio": "0.2",
-                }
-            },
-            "metadata.annotations",
-            "must not exceed",
-        ),
         ({"spec.objectives": [{"target": 0.9, "timeSliceTarget": 0.9}]}, "spec.objectives[0].timeSliceTarget", ""),
         ({"spec.objectives": [{"target": 0.9, "op": "lte"}]}, "spec.objectives[0].op", "threshold"),
         ({"spec.timeWindow": []}, "spec.timeWindow", "exactly one"),
@@ -413,6 +404,11 @@ def _stripped(min_size: int, max_size: int) -> st.SearchStrategy[str]:
     return st.text(_chars, min_size=min_size, max_size=max_size).map(str.strip).filter(lambda s: len(s) >= min_size)
 
 
+def _name(max_size: int) -> st.SearchStrategy[str]:
+    """A name: not blank (some character besides ASCII spaces and controls)."""
+    return _stripped(1, max_size).filter(lambda s: re.search(r"[^\x00-\x20\x7f]", s) is not None)
+
+
 _names = st.one_of(st.none(), st.from_regex(r"[A-Za-z0-9][\w.:/-]{0,12}", fullmatch=True), _stripped(0, 8))
 _specs = st.one_of(
     st.builds(lambda q: {"query": q}, st.text(_chars, max_size=30)),
@@ -461,8 +457,8 @@ def slos(draw: st.DrawFn) -> SLO:
     ratios = sorted(draw(st.lists(st.floats(0, 1), min_size=2, max_size=2)))
     return SLO(
         slo_id=draw(st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,99}", fullmatch=True)),
-        slo_name=draw(_stripped(1, 60)),
-        service_name=draw(_stripped(1, 40)),
+        slo_name=draw(_name(60)),
+        service_name=draw(_name(40)),
         slo_type=draw(st.sampled_from(list(SLOType))),
         target_percentage=draw(st.floats(0, 100, exclude_min=True, exclude_max=True)),
         time_period=draw(st.sampled_from(list(TimePeriod))),

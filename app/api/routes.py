@@ -8,20 +8,26 @@ Mutating endpoints need `Authorization: Bearer <token>` when a token is set.
 from __future__ import annotations
 
 import hmac
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Response, status
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from app.api.service import SloService
 from app.core.alerts import STALE_RULE
 from app.core.calendar import to_us
 from app.domain.enums import SLOStatus, SLOType
-from app.domain.models import SLO, AlertRule, ErrorBudget, SLIMetric, SLOStatusReport
+from app.domain.models import DUPLICATE_RULE, SLO, AlertRule, ErrorBudget, SLIMetric, SLOStatusReport
+from app.domain.views import error_budget, no_data_report, status_report
 from app.errors import Unavailable
 
 SloIdPath = Annotated[
@@ -31,7 +37,12 @@ RuleIdPath = Annotated[
     str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$", description="rule id")
 ]
 MAX_HISTORY_POINTS = 5000
+MAX_ALERT_RULES = 32  # SLO.alert_rules' max_length
 M = TypeVar("M", bound=BaseModel)
+
+
+def wall_clock_us() -> int:
+    return time.time_ns() // 1000
 
 
 class SLOList(BaseModel):
@@ -68,7 +79,10 @@ class TokenGuard:
 
 
 def create_app(
-    service: SloService, api_token: str | None = None, metrics: Callable[[], bytes] | None = None
+    service: SloService,
+    api_token: str | None = None,
+    metrics: Callable[[], bytes] | None = None,
+    clock_us: Callable[[], int] = wall_clock_us,
 ) -> FastAPI:
     app = FastAPI(
         title="SLO engine",
@@ -82,8 +96,30 @@ def create_app(
             {"detail": str(exc), "dependency": exc.dependency}, status_code=503, headers={"Retry-After": "1"}
         )
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        """422 naming the field; a body valid but for a rule name used twice is a 409."""
+        errors = exc.errors()
+        if errors and all(e["type"] == DUPLICATE_RULE for e in errors):
+            return JSONResponse({"detail": errors[0]["msg"]}, status_code=status.HTTP_409_CONFLICT)
+        return await request_validation_exception_handler(request, exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        """A 405's `Allow` lists every method of the path (Starlette names one route's only)."""
+        if exc.status_code == status.HTTP_405_METHOD_NOT_ALLOWED:
+            allowed: set[str] = set()
+            for route in app.router.routes:
+                if route.matches(request.scope)[0] is not Match.NONE:
+                    allowed |= getattr(route, "methods", None) or set()
+            exc.headers = {**(exc.headers or {}), "Allow": ", ".join(sorted(allowed))}
+        return await http_exception_handler(request, exc)
+
     write = [Depends(TokenGuard(api_token))]
-    not_found: dict[int | str, dict[str, Any]] = {404: {"model": Problem}}
+    not_found: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "description": "No SLO of that id."}}
+    no_rule: dict[int | str, dict[str, Any]] = {
+        404: {"model": Problem, "description": "No SLO, or no such rule on it."}
+    }
     # Mutating endpoints: the token's answers are documented like the others.
     auth: dict[int | str, dict[str, Any]] = {
         401: {"model": Problem, "description": "A token is configured and the request has no bearer token."},
@@ -122,7 +158,11 @@ def create_app(
         status_code=201,
         dependencies=write,
         tags=["slos"],
-        responses={**auth, **unreadable, 409: {"model": Problem}},
+        responses={
+            **auth,
+            **unreadable,
+            409: {"model": Problem, "description": "An SLO of that id exists, or a rule name is used twice."},
+        },
     )
     async def create_slo(slo: SLO) -> SLO:
         if slo.slo_id in service.definitions():
@@ -172,13 +212,19 @@ def create_app(
             **auth,
             **unreadable,
             **not_found,
-            422: {"description": "invalid body, or slo_id differs from the path"},
+            409: {
+                "model": Problem,
+                "description": "The body's slo_id is not the path's (an SLO's id never changes), "
+                "or a rule name is used twice.",
+            },
         },
     )
     async def replace_slo(slo_id: SloIdPath, slo: SLO) -> SLO:
         known(slo_id)
         if slo.slo_id != slo_id:
-            raise _invalid("body", "slo_id", "must equal the path's slo_id")
+            raise HTTPException(
+                status.HTTP_409_CONFLICT, f"the body's slo_id {slo.slo_id!r} is not the path's {slo_id!r}"
+            )
         await service.put_definition(_storable(slo))
         return slo
 
@@ -195,12 +241,22 @@ def create_app(
         status_code=201,
         dependencies=write,
         tags=["alerts"],
-        responses={**auth, **unreadable, **not_found, 409: {"model": Problem}},
+        responses={
+            **auth,
+            **unreadable,
+            **not_found,
+            409: {
+                "model": Problem,
+                "description": f"A rule of that name exists on the SLO, or it has {MAX_ALERT_RULES} custom rules.",
+            },
+        },
     )
     async def add_alert_rule(slo_id: SloIdPath, rule: AlertRule) -> AlertRule:
         slo = known(slo_id)
         if rule.rule_id in {r.name for r in slo.rules()} | {STALE_RULE}:
             raise HTTPException(status.HTTP_409_CONFLICT, f"rule {rule.rule_id!r} exists on {slo_id!r}")
+        if len(slo.alert_rules) >= MAX_ALERT_RULES:
+            raise HTTPException(status.HTTP_409_CONFLICT, f"{slo_id!r} has {MAX_ALERT_RULES} custom rules already")
         _storable(rule)
         await service.put_definition(_storable(slo.model_copy(update={"alert_rules": [*slo.alert_rules, rule]})))
         return rule
@@ -216,7 +272,7 @@ def create_app(
                 return rule
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no rule {rule_id!r} on {slo.slo_id!r}")
 
-    @app.get("/api/v1/slos/{slo_id}/burn-rate-alert/{rule_id}", tags=["alerts"], responses=not_found)
+    @app.get("/api/v1/slos/{slo_id}/burn-rate-alert/{rule_id}", tags=["alerts"], responses=no_rule)
     async def get_alert_rule(slo_id: SloIdPath, rule_id: RuleIdPath) -> AlertRule:
         return known_rule(known(slo_id), rule_id)
 
@@ -225,7 +281,7 @@ def create_app(
         status_code=204,
         dependencies=write,
         tags=["alerts"],
-        responses={**auth, **not_found},
+        responses={**auth, **no_rule},
     )
     async def delete_alert_rule(slo_id: SloIdPath, rule_id: RuleIdPath) -> Response:
         """Remove a custom rule; an alert of it that is firing resolves at the next evaluation."""
@@ -237,41 +293,59 @@ def create_app(
 
     @app.get("/api/v1/slos/{slo_id}/status", tags=["state"], responses=not_found)
     async def get_status(slo_id: SloIdPath) -> SLOStatusReport:
-        known(slo_id)
-        return _found(await service.status(slo_id), f"no status for {slo_id!r} yet")
+        """The SLO's latest status; one that has no data yet is HEALTHY with no SLI and a zero budget."""
+        slo = known(slo_id)
+        found = await service.status(slo_id)
+        return found if found is not None else status_report(slo, no_data_report(slo, clock_us()))
 
     @app.get("/api/v1/slos/{slo_id}/error-budget", tags=["state"], responses=not_found)
     async def get_error_budget(slo_id: SloIdPath) -> ErrorBudget:
-        known(slo_id)
-        return _found(await service.error_budget(slo_id), f"no error budget for {slo_id!r} yet")
+        """The SLO's error budget in its period; zero while it has no data."""
+        slo = known(slo_id)
+        found = await service.error_budget(slo_id)
+        return found if found is not None else error_budget(slo, no_data_report(slo, clock_us()))
 
     @app.get("/api/v1/slos/{slo_id}/history", tags=["state"], responses=not_found)
     async def get_history(
         slo_id: SloIdPath,
         start_time: datetime,
         end_time: datetime,
-        step: Annotated[int | None, Query(ge=60, le=86_400, description="seconds between points")] = None,
+        step: Annotated[
+            int | None,
+            Query(
+                ge=60,
+                le=86_400,
+                multiple_of=60,
+                description="Seconds between points, whole minutes (default: 60 up to a day's range, else 3600).",
+            ),
+        ] = None,
     ) -> list[SLIMetric]:
-        known(slo_id)
+        """Points ending at multiples of the step in (start_time, end_time]; none when end_time is not
+        after start_time. At most 5000 points: a longer range widens the step to the smallest multiple
+        of it that fits (each point says its interval_seconds). Points the engine no longer holds are
+        left out."""
+        slo = known(slo_id)
         start_us, end_us = to_us(_utc(start_time)), to_us(_utc(end_time))
         if end_us <= start_us:
-            raise _invalid("query", "end_time", "must be after start_time")
-        if step is not None and step % 60:
-            raise _invalid("query", "step", "must be a whole number of minutes")
-        span_s = (end_us - start_us) // 1_000_000
-        step_s = step or (60 if span_s <= 86_400 else 3600)
-        if span_s // step_s > MAX_HISTORY_POINTS:
-            raise _invalid("query", "step", f"more than {MAX_HISTORY_POINTS} points")
-        return await service.history(slo_id, start_us, end_us, step_s)
+            return []
+        step_s = history_step_s(start_us, end_us, step)
+        points = await service.history(slo_id, start_us, end_us, step_s)
+        return [p.judged(slo.target_percentage) for p in points]
 
     return app
 
 
-def _found(model: M | None, detail: str) -> M:
-    """The model, or a 404 saying what is missing."""
-    if model is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail)
-    return model
+def history_step_s(start_us: int, end_us: int, step_s: int | None) -> int:
+    """The step (seconds) of a history range: the one asked for, or the default, widened to the
+    smallest multiple of it that gives at most MAX_HISTORY_POINTS points (whole hours from one hour:
+    each point then sums hourly buckets)."""
+    span_s = -(-(end_us - start_us) // 1_000_000)
+    base_s = step_s or (60 if span_s <= 86_400 else 3600)
+    factor = max(1, -(-span_s // (base_s * MAX_HISTORY_POINTS)))
+    wide_s = base_s * factor
+    if factor > 1 and wide_s > 3600:
+        wide_s = -(-wide_s // 3600) * 3600
+    return wide_s
 
 
 def _storable(model: M) -> M:
@@ -287,13 +361,6 @@ def _storable(model: M) -> M:
             [{"loc": ["body", *e["loc"]], "msg": f"{e['msg']} (as stored)", "type": e["type"]} for e in exc.errors()],
         ) from exc
     return model
-
-
-def _invalid(where: str, field: str, msg: str) -> HTTPException:
-    """A 422 in FastAPI's own validation shape, naming the field at fault."""
-    return HTTPException(
-        status.HTTP_422_UNPROCESSABLE_ENTITY, [{"loc": [where, field], "msg": msg, "type": "value_error"}]
-    )
 
 
 def _utc(dt: datetime) -> datetime:

@@ -13,14 +13,15 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+import msgspec
+
 from app.core.alerts import STALE_RULE, Transition
 from app.core.calendar import isoformat_z
 from app.core.report import SloReport
 from app.domain.enums import AlertState
+from app.domain.messages import AlertEvent
 from app.domain.models import SLO
 from app.domain.views import format_duration
-
-EVENT_TYPE = "slo_alert"
 
 
 def alert_id(slo_id: str, rule: str) -> str:
@@ -56,53 +57,65 @@ def _describe(slo: SLO, report: SloReport, t: Transition) -> tuple[str, str]:
     )
 
 
-def alert_event(slo: SLO, report: SloReport, t: Transition) -> dict[str, Any]:
+def alert_event(slo: SLO, report: SloReport, t: Transition) -> AlertEvent:
     """The alert event of a transition, with the figures of the evaluation that made it."""
     c = t.condition
     labels, annotations = _custom(slo, c.rule)
     summary, description = _describe(slo, report, t)
-    annotations = {"summary": summary, "description": description, **annotations}
     fingerprint = alert_id(slo.slo_id, c.rule)
-    return {
-        "event_type": EVENT_TYPE,
-        "event_id": f"{fingerprint}:{t.episode}:{t.state.value}",
-        "alert_id": fingerprint,
-        "episode": t.episode,
-        "timestamp": isoformat_z(report.now_us),
-        "slo_id": slo.slo_id,
-        "slo_name": slo.slo_name,
-        "service_name": slo.service_name,
-        "rule": c.rule,
-        "severity": c.severity.value,
-        "long_window": c.long_window,
-        "short_window": c.short_window,
-        "threshold": c.threshold,
-        "burn_rate_long": None if c.long_window is None else report.burn_rates[c.long_window],
-        "burn_rate_short": None if c.short_window is None else report.burn_rates[c.short_window],
-        "error_budget_remaining": report.budget.remaining_ratio,
-        "state": t.state.value,
-        "started_at": isoformat_z(t.started_us),
-        "resolved_at": None if t.resolved_us is None else isoformat_z(t.resolved_us),
-        "labels": labels,
-        "annotations": annotations,
-    }
+    return AlertEvent(
+        event_id=f"{fingerprint}:{t.episode}:{t.state.value}",
+        alert_id=fingerprint,
+        episode=t.episode,
+        timestamp=isoformat_z(report.now_us),
+        slo_id=slo.slo_id,
+        slo_name=slo.slo_name,
+        service_name=slo.service_name,
+        rule=c.rule,
+        severity=c.severity,
+        long_window=c.long_window,  # type: ignore[arg-type]  # a WINDOW_NAMES name
+        short_window=c.short_window,  # type: ignore[arg-type]
+        threshold=c.threshold,
+        burn_rate_long=None if c.long_window is None else report.burn_rates[c.long_window],
+        burn_rate_short=None if c.short_window is None else report.burn_rates[c.short_window],
+        error_budget_remaining=report.budget.remaining_ratio,
+        state=t.state,
+        started_at=isoformat_z(t.started_us),
+        resolved_at=None if t.resolved_us is None else isoformat_z(t.resolved_us),
+        labels=labels,
+        annotations={"summary": summary, "description": description, **annotations},
+    )
 
 
-IDENTITY = ("alert_id", "slo_id", "slo_name", "service_name", "rule", "severity", "labels", "episode")
-
-
-def resolved_event(firing: dict[str, Any], t: Transition, now: dict[str, Any] | None) -> dict[str, Any]:
+def resolved_event(firing: AlertEvent, t: Transition, now: AlertEvent | None) -> AlertEvent:
     """The resolved event of an episode, from its firing event: the same identity
     (whatever the definition says now), `now`'s figures and annotations when the
     SLO can still be evaluated (`alert_event` of the resolution), else the firing's."""
     assert t.state is AlertState.RESOLVED and t.resolved_us is not None
-    event = dict(now if now is not None else firing)
-    event.update({k: firing[k] for k in IDENTITY if k in firing})
-    event.update(
-        event_id=f"{firing['alert_id']}:{firing['episode']}:{AlertState.RESOLVED.value}",
-        timestamp=isoformat_z(t.resolved_us),
-        state=AlertState.RESOLVED.value,
-        started_at=firing["started_at"],
-        resolved_at=isoformat_z(t.resolved_us),
+    resolved_at = isoformat_z(t.resolved_us)
+    return msgspec.structs.replace(
+        now if now is not None else firing,
+        alert_id=firing.alert_id,
+        slo_id=firing.slo_id,
+        slo_name=firing.slo_name,
+        service_name=firing.service_name,
+        rule=firing.rule,
+        severity=firing.severity,
+        labels=firing.labels,
+        episode=firing.episode,
+        event_id=f"{firing.alert_id}:{firing.episode}:{AlertState.RESOLVED.value}",
+        timestamp=resolved_at,
+        state=AlertState.RESOLVED,
+        started_at=firing.started_at,
+        resolved_at=resolved_at,
     )
-    return event
+
+
+def kept(event: AlertEvent) -> dict[str, Any]:
+    """A firing event as the changelog keeps it (plain JSON data, in the SLO's META record)."""
+    return msgspec.to_builtins(event)  # type: ignore[no-any-return]
+
+
+def restored(data: dict[str, Any]) -> AlertEvent:
+    """A kept firing event; msgspec.ValidationError if it is not one."""
+    return msgspec.convert(data, AlertEvent)

@@ -40,18 +40,38 @@ class SliEvent:
     event_id: str | None = None
 
 
-class WireEvent(msgspec.Struct, gc=False):
-    """The contract's JSON shape, type-checked by msgspec (gc=False: it holds no
-    containers, so the collector need not track millions of them)."""
+class WireEvent(msgspec.Struct, gc=False, omit_defaults=True):
+    """An SLI event on the metrics topic (key = slo_id): the counts of one interval.
+    Beyond the types: good <= total, and the timestamp within the SLO's retention
+    and at most max_skew_s ahead of the worker's clock (else a dead letter)."""
 
-    slo_id: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
-    timestamp: str | int | float
-    good: Annotated[int, msgspec.Meta(ge=0, le=MAX_COUNT)]
-    total: Annotated[int, msgspec.Meta(ge=0, le=MAX_COUNT)]
-    event_id: str | None = None
+    # gc=False: it holds no containers, so the collector need not track millions of them.
+    slo_id: Annotated[str, msgspec.Meta(min_length=1, max_length=100, description="The SLO the counts are for.")]
+    timestamp: Annotated[
+        str | int | float,
+        msgspec.Meta(
+            description="Event time, the end of the interval: an RFC 3339 string with an offset, "
+            "or epoch seconds (integer or finite number), years 1970-9999."
+        ),
+    ]
+    good: Annotated[int, msgspec.Meta(ge=0, le=MAX_COUNT, description="Good events in the interval (<= total).")]
+    total: Annotated[int, msgspec.Meta(ge=0, le=MAX_COUNT, description="Events in the interval (a delta).")]
+    event_id: Annotated[
+        str | None, msgspec.Meta(description="Optional id; producers that retry send the same id for the same counts.")
+    ] = None
 
 
 WIRE_DECODER = msgspec.json.Decoder(WireEvent)
+_WIRE_ENCODER = msgspec.json.Encoder()
+
+
+def encode_event(
+    slo_id: str, timestamp: str | int | float, good: int, total: int, event_id: str | None = None
+) -> bytes:
+    """An SLI event's bytes, as producers (the demo, tests) write them."""
+    return _WIRE_ENCODER.encode(WireEvent(slo_id, timestamp, good, total, event_id))
+
+
 # What msgspec raises for bytes that are not a valid event (bad UTF-8 included).
 DECODE_ERRORS = (msgspec.DecodeError, UnicodeDecodeError)
 

@@ -1,11 +1,12 @@
-"""Pydantic models of the service spec: SLO definitions, status, budget, events."""
+"""Pydantic models of the service spec: SLO definitions and rules, status, error budget, history."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from app.core.alerts import STALE_RULE
 from app.core.calendar import EPOCH
@@ -25,19 +26,66 @@ SloId = Annotated[
 ]
 WindowName = Literal["5m", "30m", "1h", "2h", "6h", "24h", "3d", "7d", "30d", "90d"]
 assert set(WindowName.__args__) == set(WINDOW_NAMES)  # type: ignore[attr-defined]
+# A rule's long window: every window but the shortest, which nothing is shorter than.
+LongWindowName = Literal["30m", "1h", "2h", "6h", "24h", "3d", "7d", "30d"]
+assert tuple(LongWindowName.__args__) == WINDOW_NAMES[1:]  # type: ignore[attr-defined]
+
+
+def _json_number(v: object) -> object:
+    """A number as JSON Schema has it: not a boolean, not a numeric string (pydantic's lax
+    mode would convert both, accepting what the published schema refuses)."""
+    if isinstance(v, bool | str):
+        raise ValueError("must be a number")
+    return v
+
+
+# The number fields of the definitions: what their JSON Schema says is what is accepted.
+JsonNumber = BeforeValidator(_json_number)
+# Patterns use only ASCII classes: JSON Schema's regexes (ECMA-262) and pydantic's (Rust) differ
+# on what \s and \d match beyond ASCII, and the schema must mean what validation does.
+Name = Annotated[
+    str, Field(pattern=r"[^\x00-\x20\x7f]", description="Not blank: some character besides ASCII spaces and controls.")
+]
+
+
+def _shorter_windows(long_key: str, short_key: str, optional: bool) -> dict[str, Any]:
+    """JSON Schema: `short_key` names a window shorter than `long_key`'s (null allowed if optional)."""
+    branches = []
+    for i, long in enumerate(WINDOW_NAMES[1:], 1):
+        shorter: dict[str, Any] = {"enum": list(WINDOW_NAMES[:i])}
+        if optional:
+            shorter = {"anyOf": [shorter, {"type": "null"}]}
+        branches.append({"properties": {long_key: {"const": long}, short_key: shorter}})
+    return {"anyOf": branches}
+
+
+def _rule_spec_schema(schema: dict[str, Any]) -> None:
+    schema["description"] = (
+        f"{schema.get('description', '')} The short window is shorter than the long one; "
+        "exactly one of budget_fraction and burn_rate_threshold is a number."
+    ).strip()
+    schema["allOf"] = [
+        _shorter_windows("long_window", "short_window", optional=False),
+        {
+            "oneOf": [
+                {"required": [name], "properties": {name: {"type": "number"}}}
+                for name in ("budget_fraction", "burn_rate_threshold")
+            ]
+        },
+    ]
 
 
 class RuleSpec(BaseModel):
     """A multiwindow burn-rate rule. Give `budget_fraction` (threshold derived from
     the period, as the default policy does) or an explicit `burn_rate_threshold`."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_rule_spec_schema)
 
     severity: Severity
-    long_window: WindowName
+    long_window: LongWindowName
     short_window: WindowName
-    budget_fraction: float | None = Field(default=None, gt=0, le=1)
-    burn_rate_threshold: float | None = Field(default=None, gt=0, le=1e6)
+    budget_fraction: Annotated[float | None, JsonNumber] = Field(default=None, gt=0, le=1)
+    burn_rate_threshold: Annotated[float | None, JsonNumber] = Field(default=None, gt=0, le=1e6)
 
     @model_validator(mode="after")
     def _one_threshold(self) -> RuleSpec:
@@ -58,16 +106,36 @@ class RuleSpec(BaseModel):
 
 
 # Alertmanager refuses an alert whose label or annotation names are not Prometheus label names.
-LabelName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=100)]
+LABEL_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+LabelName = Annotated[str, Field(pattern=LABEL_NAME_PATTERN, max_length=100)]
 RESERVED_LABELS = frozenset({"alertname", "slo_id", "service", "rule", "severity"})
 
-DEFAULT_SHORT_WINDOW: dict[str, str] = {"1h": "5m", "6h": "30m", "24h": "2h", "3d": "6h"}  # about long / 12
+# About long / 12, the nearest window (on a log scale) that is shorter.
+DEFAULT_SHORT_WINDOW: dict[str, str] = {
+    "30m": "5m",
+    "1h": "5m",
+    "2h": "5m",
+    "6h": "30m",
+    "24h": "2h",
+    "3d": "6h",
+    "7d": "24h",
+    "30d": "3d",
+}
+assert tuple(DEFAULT_SHORT_WINDOW) == WINDOW_NAMES[1:]
+
+
+def _alert_rule_schema(schema: dict[str, Any]) -> None:
+    schema["allOf"] = [_shorter_windows("time_window", "short_window", optional=True)]
+    for name in ("labels", "annotations"):  # every key is a label name (pydantic states it as patternProperties)
+        keys = schema["properties"][name].setdefault("propertyNames", {})
+        keys["pattern"] = LABEL_NAME_PATTERN
+    schema["properties"]["labels"]["propertyNames"]["not"] = {"enum": sorted(RESERVED_LABELS)}
 
 
 class AlertRule(BaseModel):
     """A custom burn-rate alert rule, added to an SLO's policy through the API."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_alert_rule_schema)
 
     rule_id: str | None = Field(
         default=None,
@@ -75,17 +143,31 @@ class AlertRule(BaseModel):
         pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$",
         description="Assigned from the windows and threshold when omitted.",
     )
-    burn_rate_threshold: float = Field(gt=0, le=1e6)
-    time_window: WindowName = Field(description="The long window.")
+    burn_rate_threshold: Annotated[float, JsonNumber] = Field(gt=0, le=1e6)
+    time_window: LongWindowName = Field(description="The long window.")
     short_window: WindowName | None = Field(
-        default=None, validate_default=True, description="Default: about time_window / 12."
+        default=None,
+        validate_default=True,
+        description="Shorter than time_window. Default: about time_window / 12 "
+        + ", ".join(f"{k}: {v}" for k, v in DEFAULT_SHORT_WINDOW.items())
+        + ".",
     )
     severity: Severity
     labels: dict[LabelName, str] = Field(
-        default_factory=dict, max_length=20, description="Added to the alert's labels (Prometheus label names)."
+        default_factory=dict,
+        max_length=20,
+        description="Added to the alert's labels (Prometheus label names; not "
+        + ", ".join(sorted(RESERVED_LABELS))
+        + ": the engine sets those).",
     )
     annotations: dict[LabelName, str] = Field(default_factory=dict, max_length=20)
-    runbook_url: str | None = Field(default=None, max_length=2000, pattern=r"^https?://\S+$")
+    runbook_url: str | None = Field(
+        default=None,
+        max_length=2000,
+        pattern=r"^https?://[^\x00-\x20\x7f\[\]]+$",
+        description="http(s), without ASCII spaces or control characters; [ and ] percent-encoded "
+        "(no IPv6 literal host).",
+    )
 
     @field_validator("short_window")
     @classmethod
@@ -95,9 +177,7 @@ class AlertRule(BaseModel):
         if long is None:
             return v  # time_window is invalid itself: its own error says so
         if v is None:
-            v = DEFAULT_SHORT_WINDOW.get(long)
-            if v is None:
-                raise ValueError(f"no default short window for a {long} time_window; set short_window")
+            return DEFAULT_SHORT_WINDOW[long]
         if WINDOW_NAMES.index(v) >= WINDOW_NAMES.index(long):
             raise ValueError("short_window must be shorter than time_window")
         return v
@@ -128,51 +208,55 @@ class AlertRule(BaseModel):
         )
 
 
+DUPLICATE_RULE = "duplicate_rule_name"  # the error type the API answers 409 for
+
+
 class SLO(BaseModel):
     """An SLO definition."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid")
 
     slo_id: SloId
-    slo_name: str = Field(min_length=1, max_length=200)
-    service_name: str = Field(min_length=1, max_length=100)
+    slo_name: Name = Field(min_length=1, max_length=200)
+    service_name: Name = Field(min_length=1, max_length=100)
     slo_type: SLOType
-    target_percentage: float = Field(gt=0, lt=100, description="Objective, percent in (0, 100).")
+    target_percentage: Annotated[float, JsonNumber] = Field(gt=0, lt=100, description="Objective, percent in (0, 100).")
     time_period: TimePeriod
     sli_query: str = Field(default="", max_length=4000, description="How producers compute the SLI.")
     description: str = Field(default="", max_length=2000)
-    enabled: bool = True
-    critical_budget_ratio: float = Field(
+    enabled: bool = Field(default=True, strict=True)
+    critical_budget_ratio: Annotated[float, JsonNumber] = Field(
         default=0.10, ge=0, le=1, description="CRITICAL below this much budget remaining."
     )
-    warning_budget_ratio: float = Field(
-        default=0.25, ge=0, le=1, description="WARNING below this much budget remaining."
+    warning_budget_ratio: Annotated[float, JsonNumber] = Field(
+        default=0.25,
+        ge=0,
+        le=1,
+        description="WARNING below this much budget remaining (when it is not above critical_budget_ratio: "
+        "otherwise only a firing ticket rule makes an SLO WARNING).",
     )
     burn_rate_rules: list[RuleSpec] | None = Field(
         default=None, max_length=32, description="Replaces the default policy when given."
     )
-    min_short_window_events: int = Field(
+    min_short_window_events: Annotated[int, JsonNumber] = Field(
         default=10,
         ge=0,
         le=1_000_000_000,
         description="Low-traffic guard: a rule fires only if its short window holds at least this many events.",
     )
     alert_rules: list[AlertRule] = Field(
-        default_factory=list, max_length=32, description="Custom rules, evaluated besides the policy."
+        default_factory=list,
+        max_length=32,
+        description="Custom rules, evaluated besides the policy. Rule names (policy rules are named "
+        "<severity>-<long>-<short>, custom ones by rule_id, SLIDataStale is reserved) are unique in an SLO: "
+        "a name used twice is a conflict (the API answers 409).",
     )
-    no_data_alert_after_s: int = Field(
+    no_data_alert_after_s: Annotated[int, JsonNumber] = Field(
         default=600,
         ge=0,
         le=90 * 86_400,
         description="SLIDataStale fires when no event arrived for this long (0 disables).",
     )
-
-    @field_validator("target_percentage", mode="before")
-    @classmethod
-    def _not_bool(cls, v: object) -> object:
-        if isinstance(v, bool):
-            raise ValueError("must be a number, not a boolean")
-        return v
 
     @field_validator("target_percentage")
     @classmethod
@@ -183,19 +267,17 @@ class SLO(BaseModel):
         return v
 
     @model_validator(mode="after")
-    def _thresholds_ordered(self) -> SLO:
-        if self.critical_budget_ratio > self.warning_budget_ratio:
-            raise ValueError("critical_budget_ratio must not exceed warning_budget_ratio")
-        return self
-
-    @model_validator(mode="after")
     def _rule_names_unique(self) -> SLO:
         """Alerts are kept and identified by rule name: two rules must not share one."""
         names = [r.name for r in self.rules()] + [STALE_RULE]
         seen: set[str] = set()
         for name in names:
             if name in seen:
-                raise ValueError(f"rule name {name!r} is used twice (policy, alert_rules and SLIDataStale)")
+                raise PydanticCustomError(
+                    DUPLICATE_RULE,
+                    "rule name '{name}' is used twice (policy, alert_rules and SLIDataStale)",
+                    {"name": name},
+                )
             seen.add(name)
         return self
 
@@ -266,46 +348,29 @@ class SLIMetric(BaseModel):
     interval_seconds: int
     good_events: int
     total_events: int
-    sli_value: float | None
+    sli_value: float | None = Field(description="Percent good in the interval; null without events.")
+    is_good: bool | None = Field(
+        default=None,
+        description="sli_value >= the SLO's target_percentage; null when sli_value is null (no events: "
+        "neither good nor bad).",
+    )
 
     @classmethod
-    def of(cls, slo_id: str, end_us: int, interval_s: int, good: int, total: int) -> SLIMetric:
+    def of(
+        cls, slo_id: str, end_us: int, interval_s: int, good: int, total: int, target_percentage: float | None = None
+    ) -> SLIMetric:
+        sli = 100.0 * good / total if total else None
         return cls(
             slo_id=slo_id,
             timestamp=EPOCH + timedelta(microseconds=end_us),
             interval_seconds=interval_s,
             good_events=good,
             total_events=total,
-            sli_value=100.0 * good / total if total else None,
+            sli_value=sli,
+            is_good=None if sli is None or target_percentage is None else sli >= target_percentage,
         )
 
-
-class SLOStatusUpdate(BaseModel):
-    slo_id: str
-    slo_name: str
-    service_name: str
-    slo_type: SLOType
-    target_percentage: float
-    current_sli: float | None
-    good_events: int = Field(description="Good events in the SLO period.")
-    total_events: int = Field(description="Events in the SLO period.")
-    status: SLOStatus
-    error_budget_remaining: float
-    error_budget_consumed: float
-    burn_rate: float
-    burn_rates: dict[str, float]
-    time_to_exhaustion: float | None = Field(description="Seconds; null when nothing is burning.")
-    alert_triggered: bool
-    firing_alerts: list[str] = Field(description="Names of the rules firing (burn-rate rules, SLIDataStale).")
-    recommendations: list[str]
-
-
-class SLOStatusUpdatedEvent(BaseModel):
-    """The `slo_status_updated` event published for downstream consumers."""
-
-    event_type: Literal["slo_status_updated"] = "slo_status_updated"
-    event_id: str
-    timestamp: datetime
-    sequence: int = Field(ge=0, description="Per-SLO, strictly increasing; drop what you saw.")
-    evaluated_at: datetime = Field(description="The instant the windows were evaluated at.")
-    slo_status_update: SLOStatusUpdate
+    def judged(self, target_percentage: float) -> SLIMetric:
+        """This point with `is_good` against the SLO's target."""
+        verdict = None if self.sli_value is None else self.sli_value >= target_percentage
+        return self if verdict == self.is_good else self.model_copy(update={"is_good": verdict})

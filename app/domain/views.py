@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from app.core.calendar import isoformat_z, to_datetime
-from app.core.report import Objective, SloReport
+from app.core.report import Objective, SloReport, evaluate
+from app.core.state import WindowState
 from app.domain.enums import SLOStatus
 from app.domain.events import MAX_TS_US
+from app.domain.messages import StatusEvent, StatusUpdate
 from app.domain.models import SLO, ErrorBudget, FiringAlert, SLOStatusReport
 
 _UNITS = (("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1))
@@ -29,6 +30,20 @@ def format_duration(seconds: float | None) -> str | None:
                     text += f" {minor}{next_unit}"
             return text
     raise AssertionError("unreachable: the last unit is one second")
+
+
+def exhaustion_text(seconds: float | None) -> str | None:
+    """The service spec's duration (app/domain/messages.DURATION_TEXT_RULE): whole minutes,
+    the largest non-zero unit of d/h/m and the next one when not zero; "0m" under a minute."""
+    if seconds is None:
+        return None
+    days, minutes = divmod(int(seconds // 60), 1440)
+    hours, minutes = divmod(minutes, 60)
+    if days:
+        return f"{days}d {hours}h" if hours else f"{days}d"
+    if hours:
+        return f"{hours}h {minutes}m" if minutes else f"{hours}h"
+    return f"{minutes}m"
 
 
 def _instant(ts_us: int | None) -> datetime | None:
@@ -79,7 +94,7 @@ def status_report(slo: SLO, report: SloReport) -> SLOStatusReport:
         burn_rate=report.burn_rate,
         burn_rates=report.burn_rates,
         time_to_exhaustion_seconds=report.time_to_exhaustion_s,
-        time_to_exhaustion=format_duration(report.time_to_exhaustion_s),
+        time_to_exhaustion=exhaustion_text(report.time_to_exhaustion_s),
         projected_exhaustion=_instant(projected),
         total_budget=budget.allowed_bad_events,
         consumed_budget=budget.bad_events,
@@ -129,7 +144,7 @@ def recommendations(slo: SLO, report: SloReport) -> list[str]:
         )
     if not (budget.exhausted or report.firing or report.status in (SLOStatus.CRITICAL, SLOStatus.WARNING)):
         return out  # the common case, on every status event: nothing more to say
-    tte = format_duration(report.time_to_exhaustion_s)
+    tte = exhaustion_text(report.time_to_exhaustion_s)
     if budget.exhausted:
         out.append(
             f"error budget exhausted: {budget.bad_events} bad events against "
@@ -147,38 +162,46 @@ def recommendations(slo: SLO, report: SloReport) -> list[str]:
     return out
 
 
-def status_update(slo: SLO, report: SloReport) -> dict[str, Any]:
-    """The `slo_status_update` body of a status event (plain data, fast to encode)."""
+def status_update(slo: SLO, report: SloReport) -> StatusUpdate:
+    """The `slo_status_update` body of a status event (positional: the hot path)."""
     budget = report.budget
-    return {
-        "slo_id": slo.slo_id,
-        "slo_name": slo.slo_name,
-        "service_name": slo.service_name,
-        "slo_type": slo.slo_type.value,
-        "target_percentage": slo.target_percentage,
-        "current_sli": budget.current_sli,
-        "good_events": budget.good_events,
-        "total_events": budget.total_events,
-        "status": report.status.value,
-        "error_budget_remaining": budget.remaining_ratio,
-        "error_budget_consumed": budget.consumed_ratio,
-        "burn_rate": report.burn_rate,
-        "burn_rates": report.burn_rates,
-        "time_to_exhaustion": report.time_to_exhaustion_s,
-        "alert_triggered": bool(report.firing) or report.stale,
-        "firing_alerts": [c.rule for c in report.conditions],
-        "recommendations": recommendations(slo, report),
-    }
+    tte_s = report.time_to_exhaustion_s
+    return StatusUpdate(
+        slo.slo_id,
+        slo.slo_name,
+        slo.service_name,
+        slo.slo_type,
+        slo.target_percentage,
+        budget.current_sli,
+        budget.good_events,
+        budget.total_events,
+        report.status,
+        budget.remaining_ratio,  # error_budget_remaining
+        budget.consumed_ratio,  # error_budget_consumed
+        report.burn_rate,
+        report.burn_rates,  # type: ignore[arg-type]  # keyed by WINDOW_NAMES
+        exhaustion_text(tte_s),  # time_to_exhaustion
+        tte_s,  # time_to_exhaustion_seconds
+        bool(report.firing) or report.stale,  # alert_triggered
+        [c.rule for c in report.conditions],  # firing_alerts
+        recommendations(slo, report),
+    )
 
 
-def status_event(slo: SLO, report: SloReport, sequence: int, published_us: int) -> dict[str, Any]:
+def status_event(slo: SLO, report: SloReport, sequence: int, published_us: int) -> StatusEvent:
     """A `slo_status_updated` event. `event_id` is `<slo_id>:<sequence>`: stable across
-    a republish after a crash, so consumers can drop duplicates by id or sequence."""
-    return {
-        "event_type": "slo_status_updated",
-        "event_id": f"{slo.slo_id}:{sequence}",
-        "timestamp": isoformat_z(published_us),
-        "sequence": sequence,
-        "evaluated_at": isoformat_z(report.now_us),
-        "slo_status_update": status_update(slo, report),
-    }
+    a republish after a crash, so consumers can drop duplicates by id or sequence.
+    Replay passes the evaluation instant as `published_us`: its clock is event time."""
+    evaluated_at = isoformat_z(report.now_us)
+    return StatusEvent(
+        f"{slo.slo_id}:{sequence}",  # event_id
+        evaluated_at if published_us == report.now_us else isoformat_z(published_us),  # timestamp
+        sequence,
+        evaluated_at,
+        status_update(slo, report),
+    )
+
+
+def no_data_report(slo: SLO, now_us: int) -> SloReport:
+    """The evaluation of an SLO that has received no event yet: no SLI, HEALTHY, a zero budget."""
+    return evaluate(objective_of(slo), WindowState(now_us))

@@ -9,52 +9,32 @@ a resolved one is posted with `endsAt` = the instant it resolved.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
+import msgspec
 
 from app.core.alerts import STALE_RULE
+from app.domain.enums import AlertState
+from app.domain.messages import ALERT_DECODER, AlertEvent
 from app.errors import DeliveryFailed
 
 ALERTNAME_BURN = "SLOBurnRate"
 VALID_FOR_RESENDS = 4  # a firing alert stays valid for this many resend intervals
 
 
-_REQUIRED: dict[str, type | tuple[type, ...]] = {
-    "alert_id": str,
-    "slo_id": str,
-    "slo_name": str,
-    "service_name": str,
-    "rule": str,
-    "severity": str,
-    "state": str,
-    "started_at": str,
-    "error_budget_remaining": (int, float),
-}
-
-
-def parse_alert_event(raw: bytes | None) -> dict[str, Any] | None:
+def parse_alert_event(raw: bytes | None) -> AlertEvent | None:
     """An alert event from the alerts topic, or None for a record that is not one
     (the topic is ours, but anyone with write access can put anything there)."""
     if raw is None:
         return None
     try:
-        event = json.loads(raw)
-    except (ValueError, RecursionError):  # not JSON, or nested too deep to read
+        event = ALERT_DECODER.decode(raw)
+    except (msgspec.DecodeError, RecursionError):  # not JSON, not an alert event, or nested too deep
         return None
-    if not isinstance(event, dict) or event.get("event_type") != "slo_alert":
-        return None
-    if any(not isinstance(event.get(k), t) for k, t in _REQUIRED.items()):
-        return None
-    if event["state"] not in ("firing", "resolved") or (event["state"] == "resolved" and not event.get("resolved_at")):
-        return None
-    for optional in ("burn_rate_long", "burn_rate_short"):
-        if not isinstance(event.get(optional), (int, float, type(None))):
-            return None
-    if not isinstance(event.get("labels", {}), dict) or not isinstance(event.get("annotations", {}), dict):
+    if event.state is AlertState.RESOLVED and not event.resolved_at:
         return None
     return event
 
@@ -63,29 +43,34 @@ def _iso(at: datetime) -> str:
     return at.isoformat().replace("+00:00", "Z")
 
 
-def am_alert(event: dict[str, Any], now: datetime, resend_interval_s: float, generator_url: str) -> dict[str, Any]:
+def am_alert(event: AlertEvent, now: datetime, resend_interval_s: float, generator_url: str) -> dict[str, Any]:
     """One Alertmanager alert from an alert event (`now`: when it is posted)."""
     labels = {
-        **event.get("labels", {}),
-        "alertname": STALE_RULE if event["rule"] == STALE_RULE else ALERTNAME_BURN,
-        "slo_id": event["slo_id"],
-        "service": event["service_name"],
-        "rule": event["rule"],
-        "severity": event["severity"],
+        **event.labels,
+        "alertname": STALE_RULE if event.rule == STALE_RULE else ALERTNAME_BURN,
+        "slo_id": event.slo_id,
+        "service": event.service_name,
+        "rule": event.rule,
+        "severity": event.severity.value,
     }
     annotations = {
-        **event.get("annotations", {}),
-        "slo_name": event["slo_name"],
-        "error_budget_remaining": f"{event['error_budget_remaining']:.4f}",
+        **event.annotations,
+        "slo_name": event.slo_name,
+        "error_budget_remaining": f"{event.error_budget_remaining:.4f}",
     }
-    if event.get("burn_rate_long") is not None and event.get("burn_rate_short") is not None:
-        annotations["burn_rate_long"] = f"{event['burn_rate_long']:.3f}"
-        annotations["burn_rate_short"] = f"{event['burn_rate_short']:.3f}"
-    if event["state"] == "resolved":
-        ends_at = event["resolved_at"]
+    if event.burn_rate_long is not None and event.burn_rate_short is not None:
+        annotations["burn_rate_long"] = f"{event.burn_rate_long:.3f}"
+        annotations["burn_rate_short"] = f"{event.burn_rate_short:.3f}"
+    if event.state is AlertState.RESOLVED and event.resolved_at is not None:
+        ends_at = event.resolved_at
     else:
         ends_at = _iso(now + timedelta(seconds=VALID_FOR_RESENDS * resend_interval_s))
-    alert = {"labels": labels, "annotations": annotations, "startsAt": event["started_at"], "endsAt": ends_at}
+    alert: dict[str, Any] = {
+        "labels": labels,
+        "annotations": annotations,
+        "startsAt": event.started_at,
+        "endsAt": ends_at,
+    }
     if generator_url:
         alert["generatorURL"] = generator_url
     return alert

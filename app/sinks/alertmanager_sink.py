@@ -18,6 +18,8 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from app.domain.enums import AlertState
+from app.domain.messages import AlertEvent
 from app.errors import DeliveryFailed
 from app.sinks.alertmanager import AlertmanagerClient, AlertsRejected, am_alert, parse_alert_event
 from app.stream.kafka_io import read_to_end
@@ -34,25 +36,25 @@ class AlertmanagerForwarding:
         self.bootstrap = bootstrap
         self.failures = metrics.sink_failures.labels("alertmanager")
         self.invalid = metrics.sink_invalid.labels("alertmanager")
-        self.open: dict[int, dict[str, dict[str, Any]]] = {}  # partition -> alert_id -> firing event
+        self.open: dict[int, dict[str, AlertEvent]] = {}  # partition -> alert_id -> firing event
         self._stopping = asyncio.Event()
         self._resend: asyncio.Task[None] | None = None
         self._posting = asyncio.Lock()
         self._unbuilt: set[TopicPartition] = set()  # owned partitions whose open alerts are not rebuilt yet
 
-    def _apply(self, partition: int, event: dict[str, Any]) -> None:
+    def _apply(self, partition: int, event: AlertEvent) -> None:
         alerts = self.open.setdefault(partition, {})
-        if event["state"] == "firing":
-            alerts[event["alert_id"]] = event
+        if event.state is AlertState.FIRING:
+            alerts[event.alert_id] = event
         else:
-            alerts.pop(event["alert_id"], None)
+            alerts.pop(event.alert_id, None)
 
-    def _post_body(self, events: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _post_body(self, events: Sequence[AlertEvent]) -> list[dict[str, Any]]:
         now = datetime.now(UTC)
-        latest = {e["alert_id"]: e for e in events}  # one alert per fingerprint per post
+        latest = {e.alert_id: e for e in events}  # one alert per fingerprint per post
         return [am_alert(e, now, self.config.resend_interval_s, self.config.generator_url) for e in latest.values()]
 
-    async def _post(self, events: Sequence[dict[str, Any]]) -> None:
+    async def _post(self, events: Sequence[AlertEvent]) -> None:
         """Post the events' alerts. If Alertmanager refuses the request as such (4xx),
         each alert is posted alone and the ones it refuses are skipped and counted: one
         bad alert must not hold back every other one."""
@@ -61,12 +63,12 @@ class AlertmanagerForwarding:
         except AlertsRejected as rejected:
             if len(events) == 1:
                 self.invalid.inc()
-                log.error("alertmanager refused alert %s of %s: %s", events[0]["rule"], events[0]["slo_id"], rejected)
+                log.error("alertmanager refused alert %s of %s: %s", events[0].rule, events[0].slo_id, rejected)
                 return
-            for event in {e["alert_id"]: e for e in events}.values():
+            for event in {e.alert_id: e for e in events}.values():
                 await self._post([event])
 
-    def prepare(self, records: Sequence[Any]) -> list[tuple[int, dict[str, Any]]]:
+    def prepare(self, records: Sequence[Any]) -> list[tuple[int, AlertEvent]]:
         """(partition, alert event) of each record that is one; the others are counted."""
         events = []
         for r in records:
@@ -78,7 +80,7 @@ class AlertmanagerForwarding:
                 events.append((r.partition, event))
         return events
 
-    async def deliver(self, events: list[tuple[int, dict[str, Any]]]) -> None:
+    async def deliver(self, events: list[tuple[int, AlertEvent]]) -> None:
         async with self._posting:  # never interleaved with a re-send of the open alerts
             await self._post([e for _, e in events])
             for partition, event in events:

@@ -10,15 +10,15 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
 
 import msgspec
 
 from app.core.alerts import Transition
 from app.core.report import SloReport
 from app.core.units import SloUnits
-from app.domain.alert_events import alert_event, resolved_event
+from app.domain.alert_events import alert_event, kept, resolved_event, restored
 from app.domain.enums import AlertState
+from app.domain.messages import AlertEvent, StatusEvent
 from app.domain.models import SLO
 from app.stream.kafka_io import KeyPartitions
 from app.stream.metrics import WorkerMetrics
@@ -35,7 +35,7 @@ class AlertOutbox:
         enabled: bool,
         metrics: WorkerMetrics,
         stats: Counter[str],
-        on_event: Callable[[dict[str, Any]], None] | None,
+        on_event: Callable[[StatusEvent | AlertEvent], None] | None,
         n_partitions: int,
     ) -> None:
         self.topic = topic
@@ -61,12 +61,11 @@ class AlertOutbox:
             current = alert_event(slo, report, t) if slo is not None and report is not None else None
             if t.state is AlertState.FIRING:
                 assert current is not None
-                store.remember_firing(slo_id, t.rule, current)
+                store.remember_firing(slo_id, t.rule, kept(current))
                 alert = current
             else:
-                fired = store.pop_firing(slo_id, t.rule)
-                if fired is None:  # a book restored without its events (cannot be written so)
-                    log.error("SLO %r: no firing event kept for %s; its resolution is not published", slo_id, t.rule)
+                fired = self._firing(store, slo_id, t.rule)
+                if fired is None:
                     continue
                 alert = resolved_event(fired, t, current)
             self.staged = True
@@ -76,6 +75,24 @@ class AlertOutbox:
                 self.on_event(alert)
             if self.enabled:
                 out.add(self.topic, self.partition_of[key], key, _encode(alert))
+
+    @staticmethod
+    def _firing(store: SloUnits, slo_id: str, rule: str) -> AlertEvent | None:
+        """The firing event kept for an open episode, or None (logged) when there is none."""
+        data = store.pop_firing(slo_id, rule)
+        if data is None:  # a book restored without its events (cannot be written so)
+            log.error("SLO %r: no firing event kept for %s; its resolution is not published", slo_id, rule)
+            return None
+        try:
+            return restored(data)
+        except msgspec.ValidationError as exc:
+            log.error(
+                "SLO %r: the firing event kept for %s is unreadable (%s); its resolution is not published",
+                slo_id,
+                rule,
+                exc,
+            )
+            return None
 
     def take_staged(self) -> bool:
         staged, self.staged = self.staged, False

@@ -25,9 +25,9 @@ APPLY_TIMEOUT_S = 10.0
 
 
 class DefinitionNotApplied(Unavailable):
-    def __init__(self, slo_id: str) -> None:
+    def __init__(self, slo_id: str, why: str = f"not read back within {APPLY_TIMEOUT_S}s") -> None:
         self.slo_id = slo_id
-        super().__init__("kafka", f"definition {slo_id!r} written but not read back within {APPLY_TIMEOUT_S}s")
+        super().__init__("kafka", f"definition {slo_id!r} written but {why}")
 
 
 class WorkerSloService:
@@ -37,20 +37,26 @@ class WorkerSloService:
     def definitions(self) -> dict[str, SLO]:
         return self.worker.definitions
 
-    async def _until(self, applied: object, slo_id: str) -> None:
+    async def _until(self, offset: int, slo_id: str, written: SLO | None) -> None:
+        """Until this worker has read the record written at `offset`. A later write of the same
+        SLO by another request may have replaced it by then (the last write wins); if it is the
+        last one read and not in effect, the worker refused it (its log says why)."""
+        feed = self.worker.feed
         deadline = time.monotonic() + APPLY_TIMEOUT_S
-        while self.worker.definitions.get(slo_id) != applied:
+        while feed.applied_offset < offset:
             if time.monotonic() > deadline:
                 raise DefinitionNotApplied(slo_id)
             await asyncio.sleep(0.01)
+        if feed.applied_offset == offset and self.worker.definitions.get(slo_id) != written:
+            raise DefinitionNotApplied(slo_id, "refused by the worker that read it back")
 
     async def put_definition(self, slo: SLO) -> None:
-        await publish_definition(self.worker.producer, self.worker.topics.definitions, slo)
-        await self._until(slo, slo.slo_id)
+        offset = await publish_definition(self.worker.producer, self.worker.topics.definitions, slo)
+        await self._until(offset, slo.slo_id, slo)
 
     async def delete_definition(self, slo_id: str) -> None:
-        await delete_definition(self.worker.producer, self.worker.topics.definitions, slo_id)
-        await self._until(None, slo_id)
+        offset = await delete_definition(self.worker.producer, self.worker.topics.definitions, slo_id)
+        await self._until(offset, slo_id, None)
 
     def _local_report(self, slo_id: str) -> tuple[SLO, SloReport] | None:
         slo = self.worker.definitions.get(slo_id)

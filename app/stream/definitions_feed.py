@@ -38,6 +38,9 @@ class DefinitionsFeed:
         self.tp = TopicPartition(topic, 0)
         self.on_change: OnChange = on_change or _ignore
         self.invalid = 0
+        # Offset of the last record applied: a writer waits for its own record's offset,
+        # whatever other writers of the same SLO did meanwhile.
+        self.applied_offset = -1
         self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100)
         self._task: asyncio.Task[None] | None = None
 
@@ -46,6 +49,7 @@ class DefinitionsFeed:
         await self.consumer.start()
         for _tp, key, value in await read_to_end(self.consumer, [self.tp]):
             self._apply(key, value)
+        self.applied_offset = await self.consumer.position(self.tp) - 1
         self._task = asyncio.create_task(self._tail(), name="definitions-tail")
 
     async def _tail(self) -> None:
@@ -53,6 +57,7 @@ class DefinitionsFeed:
             batch = await self.consumer.getmany(self.tp, timeout_ms=500)
             for record in batch.get(self.tp, []):
                 self._apply(record.key, record.value)
+                self.applied_offset = record.offset
 
     def _apply(self, key: bytes | None, value: bytes | None) -> None:
         if key is None:
@@ -100,9 +105,13 @@ def _json(value: bytes) -> object:
         raise InvalidDefinition("definition", "JSON nested too deep") from exc
 
 
-async def publish_definition(producer: AIOKafkaProducer, topic: str, slo: SLO) -> None:
-    await producer.send_and_wait(topic, encode_slo(slo), key=slo.slo_id.encode())
+async def publish_definition(producer: AIOKafkaProducer, topic: str, slo: SLO) -> int:
+    """Write a definition; returns its offset."""
+    metadata = await producer.send_and_wait(topic, encode_slo(slo), key=slo.slo_id.encode())
+    return int(metadata.offset)
 
 
-async def delete_definition(producer: AIOKafkaProducer, topic: str, slo_id: str) -> None:
-    await producer.send_and_wait(topic, None, key=slo_id.encode())
+async def delete_definition(producer: AIOKafkaProducer, topic: str, slo_id: str) -> int:
+    """Write a tombstone; returns its offset."""
+    metadata = await producer.send_and_wait(topic, None, key=slo_id.encode())
+    return int(metadata.offset)

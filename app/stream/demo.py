@@ -13,12 +13,12 @@ page resolves on its own about five minutes after the incident ends, when the
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import time
 
 from aiokafka import AIOKafkaProducer
 
+from app.domain.events import encode_event
 from app.domain.models import SLO
 
 RATE_PER_S = 200  # events each SLO reports per second
@@ -34,7 +34,7 @@ def _event(slo_id: str, ts: float, total: int, error_ratio: float, rng: random.R
         if error_ratio > 0.01
         else (int(total * error_ratio) + (rng.random() < (total * error_ratio) % 1))
     )
-    return json.dumps({"slo_id": slo_id, "timestamp": ts, "good": total - bad, "total": total}).encode()
+    return encode_event(slo_id, ts, total - bad, total)
 
 
 async def produce_demo(bootstrap: str, topic: str, slos: list[SLO], duration_s: float | None = None) -> None:

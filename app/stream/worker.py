@@ -39,6 +39,7 @@ from app.core.report import Objective, SloReport
 from app.core.unit import status_key
 from app.core.units import SloUnits
 from app.domain.events import TimestampCache, decode_event, reject
+from app.domain.messages import AlertEvent, StatusEvent
 from app.domain.models import SLO
 from app.domain.views import objective_of, status_event
 from app.errors import RejectedEvent
@@ -64,7 +65,7 @@ _encode = msgspec.json.Encoder().encode
 
 TIMER_SLICE_S = 0.005  # longest evaluation run of the timer under the lock (then the poll loop may run)
 CLOSE_STEP_S = 5.0
-StatusCallback = Callable[[dict[str, Any]], None]  # called with each status and alert event
+StatusCallback = Callable[[StatusEvent | AlertEvent], None]  # called with each status and alert event
 
 
 class Sinks(Protocol):

@@ -119,7 +119,10 @@ def test_created_slos_report_exactly_what_replay_computes(bootstrap: str, spawn:
     assert duplicate.status_code == 409, duplicate.text
     assert CHECKOUT in duplicate.json()["detail"]
     assert http.get(f"{API}/{CHECKOUT}").json()["slo_name"] == CREATED[0]["slo_name"]  # unchanged
-    assert http.get(f"{API}/{CHECKOUT}/status").status_code == 404  # no data yet
+    # No data yet: the contract's empty status (HEALTHY, no SLI, a zero budget), not a 404.
+    empty = http.get(f"{API}/{CHECKOUT}/status")
+    assert empty.status_code == 200, empty.text
+    assert (empty.json()["current_sli"], empty.json()["status"], empty.json()["total_budget"]) == (None, "HEALTHY", 0)
 
     # Produce: every event keyed by its slo_id, plus two that the worker rejects.
     now_s = time.time()
@@ -178,10 +181,14 @@ def test_created_slos_report_exactly_what_replay_computes(bootstrap: str, spawn:
             end: counts for end, counts in bucket_counts(events, slo_id, MINUTE_US).items() if end > start_s * US
         }
         assert expected and history_counts(points.json()) == expected, slo_id
+        target = body["target_percentage"]
         for p in points.json():
             assert p["slo_id"] == slo_id and p["interval_seconds"] == 60
             assert parse_instant_us(p["timestamp"]) % MINUTE_US == 0
             assert p["sli_value"] == (100 * p["good_events"] / p["total_events"] if p["total_events"] else None)
+            assert p["is_good"] == (None if p["sli_value"] is None else p["sli_value"] >= target)
+        verdicts = {p["is_good"] for p in points.json()}
+        assert verdicts == ({True, False, None} if slo_id == CHECKOUT else {True, None}), (slo_id, verdicts)
         # The per-minute sums add up to what was produced.
         produced = [e for e in events if e.slo_id == slo_id and e.ts_us > start_s * US]
         assert sum(p["total_events"] for p in points.json()) == sum(e.total for e in produced)
@@ -291,7 +298,7 @@ def test_a_re_created_slo_starts_empty_in_the_read_model_too(
     now_s = time.time()
     produce_and_wait(bootstrap, topology, keyed_events([Ev(slo_id, int(now_s - 5) * US, 9, 10, int(now_s - 5))]))
     deadline = time.monotonic() + 10
-    while http.get(f"{API}/{slo_id}/status").status_code != 200:
+    while http.get(f"{API}/{slo_id}/status").json()["current_sli"] is None:
         assert time.monotonic() < deadline, "no status for the first incarnation"
         time.sleep(0.05)
     assert http.get(f"{API}/{slo_id}/error-budget").json()["consumed_budget"] == 1
@@ -299,13 +306,14 @@ def test_a_re_created_slo_starts_empty_in_the_read_model_too(
     assert http.delete(f"{API}/{slo_id}").status_code == 204
     asyncio.run(worker.process.wait_ticks(2))  # a whole timer pass after the deletion purges its state
     assert http.post(API, json=slo_def(slo_id)).status_code == 201
-    assert http.get(f"{API}/{slo_id}/status").status_code == 404  # no data for the new one yet
+    fresh = http.get(f"{API}/{slo_id}/status")  # no data for the new one yet
+    assert (fresh.status_code, fresh.json()["current_sli"], fresh.json()["consumed_budget"]) == (200, None, 0)
     now_s = time.time()
     produce_and_wait(bootstrap, topology, keyed_events([Ev(slo_id, int(now_s - 1) * US, 5, 5, int(now_s - 1))]))
     deadline = time.monotonic() + 10
-    while (response := http.get(f"{API}/{slo_id}/error-budget")).status_code != 200:
+    while http.get(f"{API}/{slo_id}/status").json()["current_sli"] is None:
         assert time.monotonic() < deadline, "no status for the second incarnation"
         time.sleep(0.05)
-    assert response.json()["consumed_budget"] == 0
+    assert http.get(f"{API}/{slo_id}/error-budget").json()["consumed_budget"] == 0
     status = http.get(f"{API}/{slo_id}/status").json()
     assert status["current_sli"] == 100.0 and status["remaining_budget"] == pytest.approx(0.005)

@@ -11,6 +11,7 @@ from typing import Any
 import httpx2
 import pytest
 
+from app.api.routes import MAX_HISTORY_POINTS, history_step_s
 from app.stream.broker import EmbeddedBroker
 from tests.api.helpers import API, ApiWorker, start_api_worker
 from tests.stream.helpers import Spawn, make_topology, slo_def
@@ -71,9 +72,10 @@ def test_create_read_replace_delete_round_trip(http: httpx2.Client) -> None:
     assert replaced.json()["target_percentage"] == 99.5 and replaced.json()["slo_name"] == "Orders"
     assert http.get(f"{API}/{slo_id}").json() == replaced.json()
 
-    # The body's slo_id must be the path's: 422 naming body.slo_id, nothing changed.
+    # The body's slo_id must be the path's (an SLO's id never changes): a conflict, nothing changed.
     mismatch = http.put(f"{API}/{slo_id}", json=body("crud-other"))
-    assert ["body", "slo_id"] in error_locs(mismatch)
+    assert mismatch.status_code == 409, mismatch.text
+    assert "crud-other" in mismatch.json()["detail"]
     assert http.get(f"{API}/{slo_id}").json() == replaced.json()
     assert http.get(f"{API}/crud-other").status_code == 404
 
@@ -197,23 +199,19 @@ def test_burn_rate_alert_rules(http: httpx2.Client) -> None:
     assert second.status_code == 201, second.text
     assert [r["rule_id"] for r in http.get(f"{API}/{slo_id}").json()["alert_rules"]] == ["custom-6h-30m-6", "fast-burn"]
 
-    # 2h has no default short window: one must be given.
+    # Every long window has a default short one (2h: 5m, the nearest to a twelfth).
     no_short = http.post(
         f"{API}/{slo_id}/burn-rate-alert", json={"burn_rate_threshold": 3, "time_window": "2h", "severity": "ticket"}
     )
-    assert no_short.status_code == 422, no_short.text
-    assert "short_window" in no_short.text
-    with_short = http.post(
-        f"{API}/{slo_id}/burn-rate-alert",
-        json={"burn_rate_threshold": 3, "time_window": "2h", "short_window": "5m", "severity": "ticket"},
-    )
-    assert with_short.status_code == 201, with_short.text
+    assert no_short.status_code == 201, no_short.text
+    assert (no_short.json()["short_window"], no_short.json()["rule_id"]) == ("5m", "custom-2h-5m-3")
     for bad, loc in [
         ({**rule, "burn_rate_threshold": 0}, ["body", "burn_rate_threshold"]),
         ({**rule, "time_window": "4h"}, ["body", "time_window"]),
+        ({**rule, "time_window": "5m"}, ["body", "time_window"]),  # nothing is shorter
         ({**rule, "severity": "sms"}, ["body", "severity"]),
         ({**rule, "short_window": "24h"}, ["body", "short_window"]),  # not shorter than the long window
-        ({"burn_rate_threshold": 3, "time_window": "2h", "severity": "ticket"}, ["body", "short_window"]),
+        ({**rule, "labels": {"slo_id": "x"}}, ["body", "labels"]),  # set by the engine
     ]:
         assert loc in error_locs(http.post(f"{API}/{slo_id}/burn-rate-alert", json=bad)), bad
     assert len(http.get(f"{API}/{slo_id}").json()["alert_rules"]) == 3
@@ -272,25 +270,85 @@ def test_unknown_slo_is_404_on_every_per_slo_endpoint(http: httpx2.Client) -> No
 @pytest.mark.parametrize(
     ("params", "loc"),
     [
-        ({"start_time": "2026-01-01T01:00:00Z", "end_time": "2026-01-01T00:00:00Z"}, ["query", "end_time"]),
         ({"start_time": "yesterday", "end_time": "2026-01-01T00:00:00Z"}, ["query", "start_time"]),
         ({"end_time": "2026-01-01T00:00:00Z"}, ["query", "start_time"]),
         ({"start_time": "2026-01-01T00:00:00Z", "end_time": "2026-01-02T00:00:00Z", "step": 90}, ["query", "step"]),
         ({"start_time": "2026-01-01T00:00:00Z", "end_time": "2026-01-02T00:00:00Z", "step": 30}, ["query", "step"]),
-        ({"start_time": "2000-01-01T00:00:00Z", "end_time": "2026-01-02T00:00:00Z", "step": 60}, ["query", "step"]),
     ],
 )
 def test_bad_history_parameters_are_422(http: httpx2.Client, params: dict[str, Any], loc: list[str]) -> None:
     assert loc in error_locs(http.get(f"{API}/{SEED}/history", params=params))
 
 
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [("2026-01-01T01:00:00Z", "2026-01-01T00:00:00Z"), ("2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z")],
+)
+def test_an_empty_or_reversed_history_range_has_no_points(http: httpx2.Client, start: str, end: str) -> None:
+    # The schema cannot relate two parameters, so the API accepts what it allows: no interval, no point.
+    response = http.get(f"{API}/{SEED}/history", params={"start_time": start, "end_time": end})
+    assert (response.status_code, response.json()) == (200, [])
+
+
+@pytest.mark.parametrize(
+    ("span_s", "step", "expected_s"),
+    [
+        (3600, None, 60),
+        (86_400, None, 60),  # 1,440 points
+        (86_401, None, 3600),
+        (86_400, 60, 60),
+        (5000 * 60, 60, 60),  # exactly 5,000 points
+        (5000 * 60 + 1, 60, 120),  # one more: the step doubles
+        (10 * 86_400, 60, 180),  # 14,400 one-minute points -> 4,800 of 3 minutes
+        (400 * 86_400, None, 7200),  # 9,600 hourly points -> 4,800 of 2 hours
+        (26 * 365 * 86_400, 60, 165_600),  # past an hour the widened step is whole hours
+    ],
+)
+def test_a_long_history_range_widens_the_step(span_s: int, step: int | None, expected_s: int) -> None:
+    assert history_step_s(0, span_s * 1_000_000, step) == expected_s
+    assert span_s / expected_s <= MAX_HISTORY_POINTS
+
+
 def test_known_slo_without_data(http: httpx2.Client) -> None:
-    """No event yet: no status nor budget (404), and an empty history."""
-    assert http.get(f"{API}/{SEED}/status").status_code == 404
-    assert http.get(f"{API}/{SEED}/error-budget").status_code == 404
+    """No event yet: the contract's empty figures (200, not 404: a client reads back what it
+    created), and an empty history."""
+    status = http.get(f"{API}/{SEED}/status")
+    assert status.status_code == 200, status.text
+    figures = status.json()
+    assert (figures["slo_id"], figures["current_sli"], figures["status"]) == (SEED, None, "HEALTHY")
+    assert (figures["total_budget"], figures["consumed_budget"], figures["remaining_budget"]) == (0, 0, 0)
+    assert (figures["error_budget_remaining"], figures["burn_rate"], figures["firing_alerts"]) == (1, 0, [])
+    assert (figures["time_to_exhaustion"], figures["projected_exhaustion"]) == (None, None)
+    budget = http.get(f"{API}/{SEED}/error-budget")
+    assert budget.status_code == 200, budget.text
+    assert (budget.json()["total_budget"], budget.json()["consumed_budget"], budget.json()["burn_rate_1h"]) == (0, 0, 0)
     window = {"start_time": "2026-01-01T00:00:00Z", "end_time": "2026-01-01T01:00:00Z"}
     history = http.get(f"{API}/{SEED}/history", params=window)
     assert history.status_code == 200 and history.json() == []
+
+
+def test_a_rule_name_used_twice_is_a_conflict(http: httpx2.Client) -> None:
+    rule = {"severity": "page", "long_window": "1h", "short_window": "5m", "budget_fraction": 0.02}
+    twice = body("twice", burn_rate_rules=[rule, {**rule, "budget_fraction": 0.05}])
+    response = http.post(API, json=twice)
+    assert response.status_code == 409, response.text
+    assert response.json()["detail"] == "rule name 'page-1h-5m' is used twice (policy, alert_rules and SLIDataStale)"
+    assert http.get(f"{API}/twice").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("path", "methods"),
+    [
+        (API, "GET, POST"),
+        (f"{API}/{SEED}", "DELETE, GET, PUT"),
+        (f"{API}/{SEED}/burn-rate-alert", "GET, POST"),
+        (f"{API}/{SEED}/burn-rate-alert/r", "DELETE, GET"),
+        (f"{API}/{SEED}/status", "GET"),
+    ],
+)
+def test_method_not_allowed_lists_every_method_of_the_path(http: httpx2.Client, path: str, methods: str) -> None:
+    response = http.request("PATCH", path)
+    assert (response.status_code, response.headers["allow"]) == (405, methods)
 
 
 def test_ops_endpoints(http: httpx2.Client) -> None:

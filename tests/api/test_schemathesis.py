@@ -1,15 +1,16 @@
 """Property-based: schemathesis generates requests for every operation of the running
 worker's /openapi.json (valid and invalid bodies, parameters and paths, with the bearer
-token) and checks each answer: never a 5xx, and status code, content type, headers and
-body as the document says; an invalid request is refused (4xx), and the operations that
-need the token refuse a request without it.
+token) and checks each answer with every check it has: never a 5xx; status code, content
+type, headers and body as the document says; a request the schema refuses is refused, and
+one it allows is accepted (the schema states each constraint the API enforces, e.g. a
+rule's short window shorter than its long one; what no schema can say is accepted, e.g. an
+empty history range, or is a conflict, 409); `Allow` on a 405 lists the path's methods;
+the operations that need the token refuse a request without it.
 
-Excluded: `positive_data_acceptance` (a request valid for the schema must be accepted).
-Some rules span fields and are not in the JSON Schema: critical_budget_ratio <=
-warning_budget_ratio, a rule's short window shorter than its long one, a time_window
-with no default short window needing one, end_time after start_time, a history step in
-whole minutes and at most 5000 points. Those answer 422 naming the field (see
-test_management.py), which that check counts as a failure.
+Two runs against one worker: the operations one by one in this process (many examples,
+positive and negative), and the `schemathesis run --checks all` command itself, which adds
+its coverage phase (boundary values) and stateful sequences (create, then read back,
+delete, then read again).
 
 (schemathesis' own `from_fixture(...).parametrize()` does not run on pytest 9: it reads
 `request.node._nodeid`. The operations are parametrized here instead, and the document
@@ -19,8 +20,11 @@ is checked to hold exactly these.)
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import schemathesis
@@ -36,7 +40,9 @@ from tests.stream.helpers import Ev, Spawn, make_topology, slo_def
 pytestmark = pytest.mark.kafka
 
 TOKEN = "schemathesis-token"
-EXAMPLES = 400  # per operation (valid and invalid requests together); the module takes ~35 s
+EXAMPLES = 40  # per operation (valid and invalid requests together), in this process
+CLI_EXAMPLES = 20  # per operation and phase, in the `schemathesis run` command
+# The whole module: ~55 s of CPU; 82 s wall with a load average of 6.5 on 2 cores.
 # The same examples on every run, so CI never flakes; SLO_FUZZ_RANDOM=1 explores new ones.
 DERANDOMIZE = not os.environ.get("SLO_FUZZ_RANDOM")
 OPERATIONS = [
@@ -89,6 +95,19 @@ def test_the_document_has_exactly_these_operations(api_schema: schemathesis.Base
     assert found == set(OPERATIONS)
 
 
+@pytest.mark.timeout(240)
+def test_schemathesis_run_with_every_check_finds_nothing(api: ApiWorker, tmp_path: Path) -> None:
+    """`schemathesis run --checks all` with the token. First in the module: the worker holds only
+    the seeded SLOs, not what the tests below create."""
+    argv = [sys.executable, "-c", "from schemathesis.cli import schemathesis; schemathesis()", "run"]
+    argv += [f"{api.url}/openapi.json", "--checks", "all", "-H", f"Authorization: Bearer {TOKEN}"]
+    argv += ["--max-examples", str(CLI_EXAMPLES), "--workers", "1", "--no-color", "--report-dir", str(tmp_path)]
+    argv += ["--generation-deterministic"] if DERANDOMIZE else ["--generation-database", "none"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=220, check=False, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-12_000:] + done.stderr[-3_000:]
+    assert "No issues found" in done.stdout or " passed" in done.stdout, done.stdout[-3_000:]
+
+
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize(("method", "path"), OPERATIONS, ids=[f"{m} {p}" for m, p in OPERATIONS])
 def test_operation_conforms_and_never_fails(api_schema: schemathesis.BaseSchema, method: str, path: str) -> None:
@@ -107,6 +126,6 @@ def test_operation_conforms_and_never_fails(api_schema: schemathesis.BaseSchema,
         suppress_health_check=list(HealthCheck),
     )
     def check(case: schemathesis.Case) -> None:
-        case.call_and_validate(headers=bearer(TOKEN), timeout=30, excluded_checks=[checks.positive_data_acceptance])
+        case.call_and_validate(headers=bearer(TOKEN), timeout=30, checks=list(checks.CHECKS.get_all()))
 
     check()

@@ -13,8 +13,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
+from app.domain.enums import AlertState, Severity
+from app.domain.messages import AlertEvent
 from tests.api.helpers import free_port
 from tests.sinks.servers import Alertmanager
 from tests.stream.helpers import Msg, Producer, Spawn, TopicReader, event_bytes, keyed, make_topology, slo_def
@@ -73,25 +76,29 @@ def test_alerts_reach_alertmanager_after_it_comes_up_and_resolve_there(
             await producer.send(topology.alerts, [Msg(b"shop-api", b'{"event_type": "something else"}')])
             # An alert event Alertmanager refuses (a label name it rejects): skipped and
             # counted, not retried forever ahead of every later alert.
-            refused = {
-                "event_type": "slo_alert",
-                "alert_id": "0000000000000000",
-                "episode": 1,
-                "slo_id": "shop-api",
-                "slo_name": "x",
-                "service_name": "shop",
-                "rule": "odd",
-                "severity": "page",
-                "state": "firing",
-                "started_at": "2026-01-01T00:00:00Z",
-                "resolved_at": None,
-                "error_budget_remaining": 1.0,
-                "burn_rate_long": None,
-                "burn_rate_short": None,
-                "labels": {"not-a-label": "x"},
-                "annotations": {},
-            }
-            await producer.send(topology.alerts, [Msg(b"shop-api", json.dumps(refused).encode())])
+            refused = AlertEvent(
+                event_id="0000000000000000:1:firing",
+                alert_id="0000000000000000",
+                episode=1,
+                timestamp="2026-01-01T00:00:00Z",
+                slo_id="shop-api",
+                slo_name="x",
+                service_name="shop",
+                rule="odd",
+                severity=Severity.PAGE,
+                long_window=None,
+                short_window=None,
+                threshold=None,
+                burn_rate_long=None,
+                burn_rate_short=None,
+                error_budget_remaining=1.0,
+                state=AlertState.FIRING,
+                started_at="2026-01-01T00:00:00Z",
+                resolved_at=None,
+                labels={"not-a-label": "x"},
+                annotations={},
+            )
+            await producer.send(topology.alerts, [Msg(b"shop-api", msgspec.json.encode(refused))])
             now = time.time()
             await producer.send(
                 topology.metrics, keyed(event_bytes("shop-api", now - i / 100, 50, 100) for i in range(20))

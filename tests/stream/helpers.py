@@ -34,6 +34,8 @@ import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.partitioner import murmur2
 
+from app.domain.events import encode_event
+
 ROOT = Path(__file__).resolve().parents[2]
 US = 1_000_000
 MINUTE_S = 60
@@ -325,7 +327,7 @@ class Msg:
 
 
 def event_bytes(slo_id: str, ts: float | str, good: int, total: int) -> bytes:
-    return json.dumps({"slo_id": slo_id, "timestamp": ts, "good": good, "total": total}).encode()
+    return encode_event(slo_id, ts, good, total)
 
 
 def keyed(events: Iterable[bytes]) -> list[Msg]:
@@ -539,7 +541,8 @@ def assert_matches_replay(event: dict[str, Any], replay: dict[str, Any]) -> None
     assert set(u["burn_rates"]) == set(replay["burn_rates"]) == set(WINDOW_S)
     for window, value in replay["burn_rates"].items():
         close(u["burn_rates"][window], value, f"{slo_id}.burn_rates[{window}]")
-    close(u["time_to_exhaustion"], replay["time_to_exhaustion_seconds"], f"{slo_id}.time_to_exhaustion")
+    close(u["time_to_exhaustion_seconds"], replay["time_to_exhaustion_seconds"], f"{slo_id}.time_to_exhaustion_seconds")
+    assert u["time_to_exhaustion"] == replay["time_to_exhaustion"], slo_id
     assert u["firing_alerts"] == [a["name"] for a in replay["firing_alerts"]], slo_id
     assert u["alert_triggered"] == bool(replay["firing_alerts"])
     # The period's counts behind the budget: bad events and allowed bad events.

@@ -9,14 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import random
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import msgspec
 import pytest
 
+from app.domain.enums import SLOStatus
+from app.domain.messages import StatusEvent
 from tests.stream.helpers import (
     DAY_S,
+    ROOT,
     US,
     WINDOW_S,
     Ev,
@@ -192,3 +198,63 @@ def test_end_to_end_on_real_kafka(spawn: Spawn, tmp_path: Path) -> None:
         topology = make_topology(tmp_path, SLOS, partitions=4)
         worker = spawn(bootstrap, topology, "e2e-kafka")
         asyncio.run(run_scenario(bootstrap, topology, worker, tmp_path))
+
+
+# -- replay --emit-all publishes what a worker publishes ---------------------------------
+EMIT_SLOS = [slo_def(CHECKOUT, 99.9, "ROLLING_30D"), slo_def(SEARCH, 99.0, "CALENDAR_MONTH")]
+
+
+def emit_scenario(base_s: float) -> list[Ev]:
+    """Events stamped ahead of the wall clock (within max_skew_s), in time order: the worker
+    then evaluates each SLO at its newest event's time, as replay does, so the two agree
+    figure for figure. Checkout first spends half its budget (it runs out in 30 days at
+    that rate), then a burst makes it page."""
+    plan = [(CHECKOUT, 1000, 1000), (SEARCH, 500, 500), (CHECKOUT, 999, 1000), (SEARCH, 490, 500)]
+    plan += [(CHECKOUT, 700, 1000), (CHECKOUT, 650, 1000), (SEARCH, 500, 500), (CHECKOUT, 1000, 1000)]
+    out = []
+    for i, (slo_id, good, total) in enumerate(plan):
+        ts_ms = int((base_s + 1.5 * i) * 1000)
+        out.append(Ev(slo_id, ts_ms * 1000, good, total, ts_ms / 1000))
+    return out
+
+
+async def publish_one_by_one(bootstrap: str, topology: Topology, events: list[Ev]) -> list[StatusEvent]:
+    """Each event alone, its status event awaited before the next is sent: one batch
+    per event, as replay --emit-all evaluates after every event."""
+    async with Producer(bootstrap) as producer, TopicReader(bootstrap, topology.status) as status:
+        for n, event in enumerate(events, 1):
+            await producer.send(topology.metrics, keyed([event.to_bytes()]))
+            await status.wait_until(lambda records, n=n: len(records) >= n, 30, f"status event {n}")
+        return [msgspec.json.decode(r.value, type=StatusEvent) for r in status.records]
+
+
+@pytest.mark.kafka
+@pytest.mark.timeout(120)
+def test_replay_emit_all_prints_the_events_the_worker_publishes(bootstrap: str, spawn: Spawn, tmp_path: Path) -> None:
+    topology = make_topology(tmp_path, EMIT_SLOS, partitions=2, timer_interval_s=600)
+    worker = spawn(bootstrap, topology, "emit-all")
+    asyncio.run(worker.ready())
+    events = emit_scenario(time.time() + 120)
+    published = asyncio.run(publish_one_by_one(bootstrap, topology, events))
+    assert time.time() < events[0].ts_us / US, "the scenario must stay ahead of the wall clock"
+    path = write_events(tmp_path / "emit.jsonl", events)
+    done = subprocess.run(
+        [sys.executable, "-m", "app", "replay", "--slos", str(topology.slos_path), "--events", str(path), "--emit-all"],
+        cwd=ROOT,
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
+    replayed = [msgspec.json.decode(line, type=StatusEvent) for line in done.stdout.splitlines()]
+    assert len(replayed) == len(published) == len(events)
+    for live, offline in zip(published, replayed, strict=True):
+        # The one field of a worker's own: its wall clock when it processed the batch
+        # (replay's clock is the evaluation instant). Every other field is equal.
+        assert parse_instant_us(live.timestamp) <= parse_instant_us(live.evaluated_at)
+        assert msgspec.structs.replace(live, timestamp=offline.timestamp) == offline
+    # 1 bad event of 2,000 against 2 allowed: half the budget left, burn rate 0.5
+    half = published[2].slo_status_update
+    assert (half.time_to_exhaustion, half.time_to_exhaustion_seconds) == ("30d", 30 * DAY_S)
+    paged = published[5].slo_status_update
+    assert (paged.status, paged.firing_alerts[0], paged.time_to_exhaustion) == (SLOStatus.EXHAUSTED, "page-1h-5m", "0m")
+    assert paged.alert_triggered and paged.recommendations
