@@ -27,7 +27,7 @@ SloId = Annotated[
 WindowName = Literal["5m", "30m", "1h", "2h", "6h", "24h", "3d", "7d", "30d", "90d"]
 assert set(WindowName.__args__) == set(WINDOW_NAMES)  # type: ignore[attr-defined]
 # A rule's long window: every window but the shortest, which nothing is shorter than.
-LongWindowName = Literal["30m", "1h", "2h", "6h", "24h", "3d", "7d", "30d"]
+LongWindowName = Literal["30m", "1h", "2h", "6h", "24h", "3d", "7d", "30d", "90d"]
 assert tuple(LongWindowName.__args__) == WINDOW_NAMES[1:]  # type: ignore[attr-defined]
 
 
@@ -120,6 +120,7 @@ DEFAULT_SHORT_WINDOW: dict[str, str] = {
     "3d": "6h",
     "7d": "24h",
     "30d": "3d",
+    "90d": "7d",
 }
 assert tuple(DEFAULT_SHORT_WINDOW) == WINDOW_NAMES[1:]
 
