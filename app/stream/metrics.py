@@ -8,10 +8,13 @@ consumer lag per partition, recovery time; the Redis read model's health.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from app.core.report import SloReport
-from app.core.windows import WINDOW_NAMES
 from app.domain.enums import SLOStatus
 from app.domain.models import SLO
 
@@ -21,27 +24,8 @@ LATENCY_BUCKETS_S = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0
 class WorkerMetrics:
     def __init__(self) -> None:
         self.registry = r = CollectorRegistry(auto_describe=True)
-        slo = ["slo_id", "service"]
-        self.sli = Gauge(
-            "slo_sli_ratio", "Good/total over the SLO period (NaN-free: absent when no data).", slo, registry=r
-        )
-        self.target = Gauge("slo_objective_ratio", "The SLO's target as a ratio.", slo, registry=r)
-        self.budget_remaining = Gauge(
-            "slo_error_budget_remaining_ratio", "Fraction of the budget left.", slo, registry=r
-        )
-        self.budget_consumed = Gauge(
-            "slo_error_budget_consumed_ratio", "Fraction of the budget spent.", slo, registry=r
-        )
-        self.burn_rate = Gauge("slo_burn_rate", "Burn rate per rolling window.", [*slo, "window"], registry=r)
-        self.status = Gauge(
-            "slo_status", "1 for the SLO's current status, 0 for the others.", [*slo, "status"], registry=r
-        )
-        self.firing = Gauge(
-            "slo_alert_firing",
-            "1 while an alert rule fires (burn-rate rules, SLIDataStale).",
-            [*slo, "rule", "severity"],
-            registry=r,
-        )
+        self.slos = SloGauges()  # per-SLO series, rendered at scrape time from the latest reports
+        r.register(self.slos)
         self.alert_events = Counter(
             "slo_worker_alert_events_total", "Alert transitions published, by state.", ["state"], registry=r
         )
@@ -98,62 +82,77 @@ class WorkerMetrics:
             "Redis keys whose latest write is not confirmed yet (staged or being written).",
             registry=r,
         )
-        self._children: dict[str, _SloChildren] = {}
 
     def observe_slo(self, slo: SLO, report: SloReport) -> None:
-        """Set the SLO's gauges (labelled children are looked up once per SLO and kept)."""
-        children = self._children.get(slo.slo_id)
-        if children is None:
-            children = self._children[slo.slo_id] = _SloChildren(self, slo)
-        budget = report.budget
-        if budget.current_sli is not None:
-            children.sli.set(budget.current_sli / 100)
-        children.target.set(slo.target_percentage / 100)
-        children.remaining.set(budget.remaining_ratio)
-        children.consumed.set(budget.consumed_ratio)
-        for window, rate in report.burn_rates.items():
-            children.burn[window].set(rate)
-        if children.status_now is not report.status:
-            for status, child in children.status.items():
-                child.set(1.0 if status is report.status else 0.0)
-            children.status_now = report.status
-        firing = {(c.rule, c.severity.value) for c in report.conditions}
-        if firing or children.firing_seen:
-            for rule, severity in children.firing_seen | firing:
-                self.firing.labels(slo.slo_id, slo.service_name, rule, severity).set(
-                    1.0 if (rule, severity) in firing else 0.0
-                )
-            children.firing_seen |= firing
+        """Keep the SLO's latest report: its gauges are rendered from it at scrape time, so
+        a status event costs a dict write, not ~20 labelled gauge updates."""
+        self.slos.observe(slo, report)
 
     def forget_slo(self, slo: SLO) -> None:
-        """Drop every series of the SLO, whatever its service label was: the per-window,
-        per-status and per-rule ones too, so a deleted SLO stops being exported."""
-        self._children.pop(slo.slo_id, None)
-        per_slo = (self.sli, self.target, self.budget_remaining, self.budget_consumed)
-        for gauge in (*per_slo, self.burn_rate, self.status, self.firing):
-            stale = {
-                tuple(sample.labels.values())
-                for family in gauge.collect()
-                for sample in family.samples
-                if sample.labels.get("slo_id") == slo.slo_id
-            }
-            for labelvalues in stale:
-                gauge.remove(*labelvalues)
+        """Drop every series of the SLO (the per-window, per-status and per-rule ones too),
+        so a deleted SLO, or one that moved to another worker, stops being exported."""
+        self.slos.forget(slo.slo_id)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
 
-class _SloChildren:
-    """The labelled gauge children of one SLO."""
+class SloGauges(Collector):
+    """The per-SLO gauges (labels slo_id, service), from each SLO's latest report."""
 
-    def __init__(self, m: WorkerMetrics, slo: SLO) -> None:
-        labels = (slo.slo_id, slo.service_name)
-        self.sli = m.sli.labels(*labels)
-        self.target = m.target.labels(*labels)
-        self.remaining = m.budget_remaining.labels(*labels)
-        self.consumed = m.budget_consumed.labels(*labels)
-        self.burn = {w: m.burn_rate.labels(*labels, w) for w in WINDOW_NAMES}
-        self.status = {st: m.status.labels(*labels, st.value) for st in SLOStatus}
-        self.status_now: SLOStatus | None = None
-        self.firing_seen: set[tuple[str, str]] = set()
+    def __init__(self) -> None:
+        self.latest: dict[str, tuple[SLO, SloReport]] = {}
+        self.fired: dict[str, set[tuple[str, str]]] = {}  # rules seen firing: exported as 0 once they stop
+
+    def observe(self, slo: SLO, report: SloReport) -> None:
+        self.latest[slo.slo_id] = (slo, report)
+        if report.conditions:
+            self.fired.setdefault(slo.slo_id, set()).update((c.rule, c.severity.value) for c in report.conditions)
+
+    def forget(self, slo_id: str) -> None:
+        self.latest.pop(slo_id, None)
+        self.fired.pop(slo_id, None)
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(self._families())
+
+    def collect(self) -> Iterator[Metric]:
+        families = self._families()
+        sli, target, remaining, consumed, burn, status, firing = families
+        for slo_id, (slo, report) in list(self.latest.items()):
+            labels = [slo_id, slo.service_name]
+            budget = report.budget
+            if budget.current_sli is not None:
+                sli.add_metric(labels, budget.current_sli / 100)
+            target.add_metric(labels, slo.target_percentage / 100)
+            remaining.add_metric(labels, budget.remaining_ratio)
+            consumed.add_metric(labels, budget.consumed_ratio)
+            for window, rate in report.burn_rates.items():
+                burn.add_metric([*labels, window], rate)
+            for st in SLOStatus:
+                status.add_metric([*labels, st.value], 1.0 if st is report.status else 0.0)
+            now = {(c.rule, c.severity.value) for c in report.conditions}
+            for rule, severity in sorted(self.fired.get(slo_id, set()) | now):
+                firing.add_metric([*labels, rule, severity], 1.0 if (rule, severity) in now else 0.0)
+        return iter(families)
+
+    @staticmethod
+    def _families() -> list[GaugeMetricFamily]:
+        slo = ["slo_id", "service"]
+        return [
+            GaugeMetricFamily(
+                "slo_sli_ratio", "Good/total over the SLO period (NaN-free: absent when no data).", labels=slo
+            ),
+            GaugeMetricFamily("slo_objective_ratio", "The SLO's target as a ratio.", labels=slo),
+            GaugeMetricFamily("slo_error_budget_remaining_ratio", "Fraction of the budget left.", labels=slo),
+            GaugeMetricFamily("slo_error_budget_consumed_ratio", "Fraction of the budget spent.", labels=slo),
+            GaugeMetricFamily("slo_burn_rate", "Burn rate per rolling window.", labels=[*slo, "window"]),
+            GaugeMetricFamily(
+                "slo_status", "1 for the SLO's current status, 0 for the others.", labels=[*slo, "status"]
+            ),
+            GaugeMetricFamily(
+                "slo_alert_firing",
+                "1 while an alert rule fires (burn-rate rules, SLIDataStale).",
+                labels=[*slo, "rule", "severity"],
+            ),
+        ]
