@@ -78,7 +78,7 @@ def add_guarded(state: WindowState, ts_us: int, good: int, total: int, offset: i
         k = bucket_of(ts_us, bucket_us)
         mark = guard.get(ring_part(ti, k % n))
         if mark is None or mark.k != k or offset > mark.offset:
-            state.rings.add(ts_us, good, total, only=ti)
+            state.rings.add(ts_us, good, total, (ti,))
     sums = state.calendar_sums
     for i, part in enumerate(CALENDAR_PARTS):
         start_us = state.calendar[i].start_us

@@ -51,6 +51,12 @@ def _layout() -> tuple[tuple[int, int, int, int, tuple[int, ...]], ...]:
 
 
 LAYOUT = _layout()
+# The per-event path's view of LAYOUT: (bucket width, buckets, first counter, ((window buckets, first sum), ...))
+HOT_LAYOUT = tuple(
+    (bucket_us, n, 2 * base, tuple((wn, 2 * (wbase + i)) for i, wn in enumerate(win_n)))
+    for bucket_us, n, base, wbase, win_n in LAYOUT
+)
+ALL_TIERS = tuple(range(len(LAYOUT)))
 N_BUCKETS = sum(spec.n_buckets for spec in TIERS)
 N_WINDOWS = sum(len(spec.windows) for spec in TIERS)
 
@@ -111,18 +117,16 @@ class Rings:
         return self.win[2 * index], self.win[2 * index + 1]
 
     # -- incremental path -------------------------------------------------
-    def add(self, ts_us: int, good: int, total: int, only: int | None = None) -> None:
-        """Count an event with `ts_us <= now` (the caller guarantees it) in every tier,
-        or in tier `only`."""
+    def add(self, ts_us: int, good: int, total: int, tiers: tuple[int, ...] = ALL_TIERS) -> None:
+        """Count an event with `ts_us <= now` (the caller guarantees it) in `tiers` (all)."""
         heads, win = self.heads, self.win
-        for t, (bucket_us, n, base, wbase, win_n) in enumerate(LAYOUT):
-            if only is not None and t != only:
-                continue
+        for t in tiers:
+            bucket_us, n, at0, windows = HOT_LAYOUT[t]
             k = -(-ts_us // bucket_us)
             age = heads[t] - k
             if age >= n:
                 continue  # older than the longest window of this tier
-            at = 2 * (base + k % n)
+            at = at0 + 2 * (k % n)
             counts = self.counts
             try:  # total first: good <= total, so only the total can be the first to overflow
                 counts[at + 1] += total
@@ -131,9 +135,8 @@ class Rings:
                 counts = self.counts
                 counts[at + 1] += total
             counts[at] += good
-            for i in range(len(win_n)):
-                if age < win_n[i]:
-                    w = 2 * (wbase + i)
+            for window_n, w in windows:
+                if age < window_n:
                     win[w] += good
                     win[w + 1] += total
 
