@@ -13,9 +13,11 @@ from typing import Any, TextIO
 
 from aiokafka import AIOKafkaConsumer
 
-from app.stream.broker import EmbeddedBroker
+from app.stream.broker import EmbeddedBroker, embedded_broker
 from app.stream.demo import produce_demo
+from app.stream.kafka_io import ensure_topics
 from app.stream.settings import WorkerSettings
+from app.stream.trim import trim_consumed
 from app.stream.worker import Worker
 from app.topology import Topology
 
@@ -46,20 +48,35 @@ def _on_signals(stop: Any) -> None:
         loop.add_signal_handler(sig, stop)
 
 
+def embedded_settings(broker: EmbeddedBroker, settings: WorkerSettings) -> WorkerSettings:
+    """The settings raised to what the embedded broker accepts (noida-db refuses group
+    sessions under 6 s)."""
+    if settings.session_timeout_ms >= broker.min_session_timeout_ms:
+        return settings
+    log.info(
+        "SLO_SESSION_TIMEOUT_MS=%d is below what %s accepts: using %d ms",
+        settings.session_timeout_ms,
+        broker.label,
+        broker.min_session_timeout_ms,
+    )
+    return settings.model_copy(update={"session_timeout_ms": broker.min_session_timeout_ms})
+
+
 async def run_worker(
     topology: Topology, settings: WorkerSettings, demo: bool, quiet: bool, out: TextIO = sys.stdout
 ) -> int:
     broker: EmbeddedBroker | None = None
     bootstrap = settings.bootstrap
     if bootstrap is None:
-        broker = EmbeddedBroker().start()
+        broker = embedded_broker(settings.embedded_broker).start()
         bootstrap = broker.bootstrap
         out.write(
-            f"embedded Kafka-compatible broker (Tansu) at {bootstrap}\n"
+            f"embedded Kafka-compatible broker ({broker.label}) at {bootstrap}\n"
             f"  produce SLI events to topic {topology.topics.metrics!r}: "
             f"KAFKA_BOOTSTRAP_SERVERS={bootstrap}\n"
         )
         out.flush()
+        settings = embedded_settings(broker, settings)
 
     def show(event: dict[str, Any]) -> None:
         out.write(status_line(event) + "\n")
@@ -68,7 +85,11 @@ async def run_worker(
     worker = Worker(bootstrap, topology, settings, on_status=None if quiet else show)
     extra: list[asyncio.Task[None]] = []
     try:
+        if broker is not None:  # the topics with the configs that bound the broker's memory
+            await ensure_topics(bootstrap, topology, broker.topic_configs)
         await worker.start()
+        if broker is not None and broker.trims_consumed:
+            extra.append(asyncio.create_task(trim_consumed(bootstrap, topology.name, topology.topics.metrics)))
         _on_signals(worker.stop)
         if settings.api_port:
             extra.append(asyncio.create_task(serve_api(worker, settings), name="api"))

@@ -1,4 +1,4 @@
-"""Kafka plumbing that works on real Kafka and on the embedded broker (Tansu).
+"""Kafka plumbing that works on real Kafka and on the embedded brokers (noida-db, Tansu).
 
 Tansu answers ListOffsets(LATEST) with the last batch's base offset + 1, not
 the high watermark, so nothing here trusts `end_offsets()` alone: the true end
@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.partitioner import murmur2
 
+from app.stream.broker import TopicConfigs
 from app.stream.settings import WorkerSettings
 from app.topology import Topology
 
@@ -79,14 +80,19 @@ def partition_for(key: bytes, n_partitions: int) -> int:
 ALERTS_RETENTION_MS = 90 * 86_400 * 1000
 
 
-async def ensure_topics(bootstrap: str, topology: Topology) -> None:
-    """Create the topology's topics if absent (an existing topic is left as it is)."""
+async def ensure_topics(bootstrap: str, topology: Topology, configs: TopicConfigs | None = None) -> None:
+    """Create the topology's topics if absent (an existing topic is left as it is).
+
+    `configs`: what an embedded broker needs to bound its memory (app/stream/broker.py);
+    none on a real cluster, whose operators set retention."""
     t, n, rf = topology.topics, topology.partitions, topology.replication_factor
-    compact = {"cleanup.policy": "compact"}
+    configs = configs or TopicConfigs()
+    output = dict(configs.output)
+    compact = {**configs.compacted, "cleanup.policy": "compact"}
     wanted = [
-        NewTopic(t.metrics, n, rf),
-        NewTopic(t.status, n, rf),
-        NewTopic(t.dead_letter, n, rf),
+        NewTopic(t.metrics, n, rf, topic_configs=dict(configs.metrics)),
+        NewTopic(t.status, n, rf, topic_configs=output),
+        NewTopic(t.dead_letter, n, rf, topic_configs=output),
         # Sinks rebuild open alerts from this topic: keep it longer than any alert lasts.
         NewTopic(t.alerts, n, rf, topic_configs={"retention.ms": str(ALERTS_RETENTION_MS)}),
         NewTopic(t.definitions, 1, rf, topic_configs=compact),

@@ -3,6 +3,7 @@
 | variable | default | meaning |
 |---|---|---|
 | KAFKA_BOOTSTRAP_SERVERS | (unset) | join this cluster; unset = start the embedded broker |
+| SLO_EMBEDDED_BROKER | noida | which embedded broker: noida (noida-db) or tansu (app/stream/broker.py) |
 | SLO_TOPOLOGY | topologies/default.yaml | topology file |
 | SLO_FETCH_MAX_WAIT_MS | 5 | longest a fetch waits for data (latency vs idle CPU) |
 | SLO_SESSION_TIMEOUT_MS | 2000 | group session: a dead worker's partitions move after ~1.5x this |
@@ -21,11 +22,15 @@ import os
 import socket
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
+
+from app.errors import UsageError
+from app.stream.broker import DEFAULT_BROKER, BrokerKind
 
 
 class WorkerSettings(BaseModel):
     bootstrap: str | None = None
+    embedded_broker: BrokerKind = DEFAULT_BROKER
     topology_path: Path | None = None
     fetch_max_wait_ms: int = Field(5, ge=0, le=10_000)
     session_timeout_ms: int = Field(2000, ge=500, le=300_000)
@@ -41,8 +46,10 @@ class WorkerSettings(BaseModel):
     def from_env(cls, env: dict[str, str] | None = None) -> WorkerSettings:
         env = dict(os.environ if env is None else env)
         values: dict[str, object] = {}
+        names: dict[str, str] = {}
         for key, field in (
             ("KAFKA_BOOTSTRAP_SERVERS", "bootstrap"),
+            ("SLO_EMBEDDED_BROKER", "embedded_broker"),
             ("SLO_TOPOLOGY", "topology_path"),
             ("SLO_FETCH_MAX_WAIT_MS", "fetch_max_wait_ms"),
             ("SLO_SESSION_TIMEOUT_MS", "session_timeout_ms"),
@@ -54,6 +61,12 @@ class WorkerSettings(BaseModel):
             ("SLO_API_PORT", "api_port"),
             ("SLO_API_TOKEN", "api_token"),
         ):
+            names[field] = key
             if env.get(key):
                 values[field] = env[key]
-        return cls.model_validate(values)
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            field = str(error["loc"][0]) if error["loc"] else ""
+            raise UsageError(names.get(field, field), f"{error['msg']} (got {values.get(field)!r})") from None
