@@ -9,6 +9,7 @@ tests build the same worker here with a ManualClock (tests/stream/inprocess.py).
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import sys
 from typing import Any, NoReturn, TextIO
@@ -16,16 +17,19 @@ from typing import Any, NoReturn, TextIO
 from app.clock import Clock, SystemClock
 from app.domain.messages import AlertEvent, StatusEvent
 from app.sinks.wiring import build_sinks
-from app.stream.broker import EmbeddedBroker
+from app.stream.broker import EmbeddedBroker, embedded_broker
 from app.stream.commands import FAST_HEARTBEAT_INTERVAL_MS, FAST_SESSION_TIMEOUT_MS, status_line
 from app.stream.definitions_feed import DefinitionsFeed
 from app.stream.demo import produce_demo
-from app.stream.kafka_io import explain_start_error, muted, worker_clients
+from app.stream.kafka_io import ensure_topics, explain_start_error, muted, worker_clients
 from app.stream.metrics import WorkerMetrics
 from app.stream.read_model import ReadModel
 from app.stream.settings import WorkerSettings
+from app.stream.trim import trim_consumed
 from app.stream.worker import StatusCallback, Worker, WorkerParts
 from app.topology import Topology
+
+log = logging.getLogger(__name__)
 
 
 def build_worker(
@@ -63,6 +67,23 @@ def build_worker(
     return Worker(bootstrap, topology, settings, parts, on_status=on_status)
 
 
+def embedded_settings(broker: EmbeddedBroker, settings: WorkerSettings) -> WorkerSettings:
+    """The embedded broker's session settings: short sessions where it allows them (a join
+    takes ~2 s instead of ~6 s), unless set; never below what it accepts (noida-db refuses
+    group sessions under 6 s)."""
+    fast = {"session_timeout_ms": FAST_SESSION_TIMEOUT_MS, "heartbeat_interval_ms": FAST_HEARTBEAT_INTERVAL_MS}
+    settings = settings.model_copy(update={k: v for k, v in fast.items() if k not in settings.model_fields_set})
+    if settings.session_timeout_ms >= broker.min_session_timeout_ms:
+        return settings
+    log.info(
+        "SLO_SESSION_TIMEOUT_MS=%d is below what %s accepts: using %d ms",
+        settings.session_timeout_ms,
+        broker.label,
+        broker.min_session_timeout_ms,
+    )
+    return settings.model_copy(update={"session_timeout_ms": broker.min_session_timeout_ms})
+
+
 def _on_signals(stop: Any) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -82,17 +103,17 @@ async def run_worker(
 
     try:
         if bootstrap is None:
-            broker = EmbeddedBroker().start()
+            broker = embedded_broker(settings.embedded_broker).start()
             bootstrap = broker.bootstrap
-            # The embedded broker allows short sessions: a join takes ~2 s instead of ~6 s.
-            fast = {"session_timeout_ms": FAST_SESSION_TIMEOUT_MS, "heartbeat_interval_ms": FAST_HEARTBEAT_INTERVAL_MS}
-            settings = settings.model_copy(update={k: v for k, v in fast.items() if k not in settings.model_fields_set})
+            settings = embedded_settings(broker, settings)
             out.write(
-                f"embedded Kafka-compatible broker (Tansu) at {bootstrap}\n"
+                f"embedded Kafka-compatible broker ({broker.label}) at {bootstrap}\n"
                 f"  produce SLI events to topic {topology.topics.metrics!r}: "
                 f"KAFKA_BOOTSTRAP_SERVERS={bootstrap}\n"
             )
             out.flush()
+            # the topics with the configs that bound the broker's memory
+            await ensure_topics(bootstrap, topology, settings.kafka_start_timeout_ms, broker.topic_configs)
         worker = build_worker(bootstrap, topology, settings, on_status=None if quiet else show)
         try:
             with muted("aiokafka.consumer.group_coordinator", "InvalidSessionTimeoutError"):
@@ -100,6 +121,8 @@ async def run_worker(
         except Exception as exc:
             await worker.close()
             _raise_explained(exc, bootstrap, settings)
+        if broker is not None and broker.trims_consumed:
+            extra.append(asyncio.create_task(trim_consumed(bootstrap, topology.name, topology.topics.metrics)))
         _on_signals(worker.stop)
         if settings.api_port:
             extra.append(asyncio.create_task(serve_api(worker, settings), name="api"))

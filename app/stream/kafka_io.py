@@ -18,6 +18,7 @@ from aiokafka.errors import InvalidSessionTimeoutError, KafkaError
 from aiokafka.partitioner import murmur2
 
 from app.errors import SettingRefused, SloEngineError, TopicConflict, Unavailable
+from app.stream.broker import TopicConfigs
 from app.stream.settings import WorkerSettings
 from app.topology import Topology
 
@@ -139,7 +140,9 @@ async def _partition_counts(admin: AIOKafkaAdminClient, topics: list[str]) -> di
     return {d["topic"]: len(d["partitions"]) for d in await admin.describe_topics(topics) if not d["error_code"]}
 
 
-async def ensure_topics(bootstrap: str, topology: Topology, timeout_ms: int = 15_000) -> int:
+async def ensure_topics(
+    bootstrap: str, topology: Topology, timeout_ms: int = 15_000, configs: TopicConfigs | None = None
+) -> int:
     """Create the topology's topics that are absent; returns the metrics topic's partitions.
 
     The metrics topic may predate the worker (a producer that started first, on a broker
@@ -171,11 +174,15 @@ async def ensure_topics(bootstrap: str, topology: Topology, timeout_ms: int = 15
                 topology.partitions,
                 n,
             )
-        compact = {"cleanup.policy": "compact"}
+        # `configs`: what an embedded broker needs to bound its memory (app/stream/broker.py);
+        # none on a real cluster, whose operators set retention.
+        configs = configs or TopicConfigs()
+        output = dict(configs.output)
+        compact = {**configs.compacted, "cleanup.policy": "compact"}
         wanted = [
-            NewTopic(t.metrics, n, rf),
-            NewTopic(t.status, n, rf),
-            NewTopic(t.dead_letter, n, rf),
+            NewTopic(t.metrics, n, rf, topic_configs=dict(configs.metrics)),
+            NewTopic(t.status, n, rf, topic_configs=output),
+            NewTopic(t.dead_letter, n, rf, topic_configs=output),
             # Sinks rebuild open alerts from this topic: keep it longer than any alert lasts.
             NewTopic(t.alerts, n, rf, topic_configs={"retention.ms": str(ALERTS_RETENTION_MS)}),
             NewTopic(t.definitions, 1, rf, topic_configs=compact),

@@ -16,6 +16,7 @@ from pydantic import AliasChoices, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.errors import InvalidSetting
+from app.stream.broker import DEFAULT_BROKER, BrokerKind
 
 
 def _env(name: str) -> Any:
@@ -31,6 +32,12 @@ class WorkerSettings(BaseSettings):
         validation_alias=_env("KAFKA_BOOTSTRAP_SERVERS"),
         description="the cluster to join; unset: start the embedded broker",
         json_schema_extra={"flag": "--bootstrap", "default_text": "unset: embedded broker"},
+    )
+    embedded_broker: BrokerKind = Field(
+        DEFAULT_BROKER,
+        validation_alias=_env("SLO_EMBEDDED_BROKER"),
+        description="the embedded broker when none is configured: `noida` or `tansu`",
+        json_schema_extra={"default_text": "`noida`"},
     )
     topology_path: Path | None = Field(
         None,
@@ -108,7 +115,8 @@ class WorkerSettings(BaseSettings):
         except ValidationError as exc:
             first = exc.errors()[0]
             name = str(first["loc"][0]) if first["loc"] else "settings"
-            raise InvalidSetting(variable_of(name) if name in cls.model_fields else name, first["msg"]) from exc
+            variable = variable_of(name) if name in cls.model_fields else name
+            raise InvalidSetting(variable, f"{first['msg']} (got {first.get('input')!r})") from exc
 
 
 def variable_of(field_name: str) -> str:

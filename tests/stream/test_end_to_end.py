@@ -175,6 +175,15 @@ def test_end_to_end_matches_replay(bootstrap: str, spawn: Spawn, tmp_path: Path)
     asyncio.run(run_scenario(bootstrap, topology, worker, tmp_path))
 
 
+@pytest.mark.kafka
+@pytest.mark.timeout(120)
+def test_end_to_end_matches_replay_on_noida(noida_bootstrap: str, spawn: Spawn, tmp_path: Path) -> None:
+    """The same on the embedded default broker (noida-db), which refuses sessions under 6 s."""
+    topology = make_topology(tmp_path, SLOS, partitions=4)
+    worker = spawn(noida_bootstrap, topology, "e2e-noida", {"SLO_SESSION_TIMEOUT_MS": "6000"})
+    asyncio.run(run_scenario(noida_bootstrap, topology, worker, tmp_path))
+
+
 def _docker_or_skip() -> None:
     try:
         import docker
