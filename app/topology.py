@@ -95,7 +95,10 @@ class Topology(BaseModel):
         3600.0,
         ge=0,
         le=7 * 86_400,
-        description="An event_id accepted for an SLO is refused again (duplicate_event) for this long.",
+        description=(
+            "An event_id accepted for an SLO is refused again (duplicate_event) for this long; 0 turns "
+            "dedup off (each id is kept, in memory and in the changelog, for the horizon)."
+        ),
     )
     coalesce_ms: float = Field(
         2.0, ge=0, le=50, description="Longest a status event may wait to be merged with later ones."

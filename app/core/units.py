@@ -104,7 +104,7 @@ class SloUnits:
             return verdict
         unit = self.unit(objective, now_us)
         event_id = event.event_id
-        if event_id is not None:
+        if event_id is not None and self.dedup_horizon_us > 0:  # a horizon of 0 turns dedup off
             dedup = unit.dedup
             if dedup.is_duplicate(event_id, offset, now_us, self.dedup_horizon_us):
                 return RejectReason.DUPLICATE_EVENT
