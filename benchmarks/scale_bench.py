@@ -45,7 +45,7 @@ workers draining a backlog, and takeover after SIGKILL at --takeover-slos.
 
 Usage: PYTHONPATH=. .venv/bin/python benchmarks/scale_bench.py [--sizes 1000,10000]
        [--rate 1000] [--duration 60] [--bootstrap HOST:PORT] [--profile]
-       [--skip-sizes] [--workers 1,2,4] [--backlog 1000000] [--takeover-slos 100000]
+       [--skip-sizes] [--workers 1,2,4] [--backlog 1000000] [--takeover-slos 1000,100000]
        [--takeover-sessions 2000/200,default] [--json out.json]
 Without --bootstrap an embedded broker (Tansu, app.stream.broker) is started.
 """
@@ -355,15 +355,15 @@ def markdown_sizes(results: list[SizeResult], args: argparse.Namespace) -> list[
             "Memory per SLO in the worker's objects (tracemalloc, this process):",
             "",
             "| SLOs | unit, every window loaded | unit, one event | of which counters | definition (Objective) "
-            "| Prometheus children | per further dedup id |",
-            "|---|---|---|---|---|---|---|",
+            "| Prometheus children | per further dedup id | forget_slo per call (release of N/2: est.) |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for r in mem:
             m = r.mem
             lines.append(
                 f"| {r.n:,} | {m['unit_loaded'] / 1024:.1f} KiB | {m['unit_one_event'] / 1024:.1f} KiB "
                 f"| {m['counters'] / 1024:.1f} KiB | {m['objective']:,.0f} B | {m['metrics'] / 1024:.1f} KiB "
-                f"| {m['dedup_id']:,.0f} B |"
+                f"| {m['dedup_id']:,.0f} B | {m['forget_slo_ms']:,.1f} ms ({m['forget_slo_ms'] * r.n / 2000:,.0f} s) |"
             )
     parse = [r for r in results if r.parse or r.inline_ready_s is not None]
     if parse:
@@ -454,7 +454,9 @@ def scale_cluster_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scaling-slos", type=int, default=1000, help="SLOs of the throughput runs")
     parser.add_argument("--backlog", type=int, default=1_000_000, help="events pre-filled for the throughput runs")
     parser.add_argument("--tput-timeout", type=float, default=300.0, help="longest wait for a backlog to drain")
-    parser.add_argument("--takeover-slos", type=int, default=0, help="section 3 takeover at this many SLOs (0: skip)")
+    parser.add_argument(
+        "--takeover-slos", type=ints, default=[], help="section 3 takeover at these SLO counts, e.g. 1000,100000"
+    )
     parser.add_argument("--takeover-workers", type=int, default=2)
     parser.add_argument(
         "--takeover-sessions",

@@ -11,7 +11,7 @@ ends its span). Events drained before the group was stable are reported apart.
 CPU: cores of each worker, of the broker and of the rest of the machine over the
 drain.
 
-Takeover (--takeover-slos N, --takeover-workers K, per --takeover-sessions
+Takeover (--takeover-slos N1,N2, --takeover-workers K, per --takeover-sessions
 setting): K workers, N SLOs warmed with one event each, then a paced load
 (--takeover-rate) for --kill-after s, SIGKILL of the last worker, and the load
 goes on for --after-kill s. Takeover = from the SIGKILL to the first status event
@@ -32,7 +32,15 @@ from typing import Any
 
 import numpy as np
 import stream_bench as sb
-from scale_tools import GapTracker, ScaleWorker, publish_definitions, session_env, wait_stable, warm_up
+from scale_tools import (
+    GapTracker,
+    ScaleWorker,
+    dump_stack,
+    publish_definitions,
+    session_env,
+    wait_stable,
+    warm_up,
+)
 
 from app.stream.kafka_io import ensure_topics, partition_for
 
@@ -81,6 +89,9 @@ async def throughput(bootstrap: str, broker_pid: int | None, workdir: Path, k: i
         try:
             complete = await sb.wait_until(lambda: tracker.incomplete == 0, args.tput_timeout, 0.02)
             cpu = sb.CpuSnap.take(pids).cores_since(cpu0)
+            stacks = {} if complete else {w.name: dump_stack(w.pid) for w in workers}
+            for name, stack in stacks.items():
+                print(f"  not drained after {args.tput_timeout:.0f}s; {name} now:\n    " + "\n    ".join(stack))
             rss = {w.name: w.rss() for w in workers}
             owned = {w.name: w.owned() for w in workers}
             joins = {w.name: len(w.assignments()) for w in workers}
@@ -122,13 +133,14 @@ async def throughput(bootstrap: str, broker_pid: int | None, workdir: Path, k: i
         "broker_cores": cpu.get("broker", float("nan")),
         "other_cores": cpu.get("other", float("nan")),
         "load_avg": sb.loadavg(),
+        "stuck_stacks": stacks,
     }
     print(f"  {k} worker(s): {result}", flush=True)
     return result
 
 
-async def takeover(bootstrap: str, workdir: Path, spec: str, args: argparse.Namespace) -> dict:
-    n, k = args.takeover_slos, args.takeover_workers
+async def takeover(bootstrap: str, workdir: Path, n: int, spec: str, args: argparse.Namespace) -> dict:
+    k = args.takeover_workers
     ids = sb.slo_ids(n)
     env, label = session_env(spec)
     tag = f"take{k}-{int(time.time())}"
@@ -143,7 +155,12 @@ async def takeover(bootstrap: str, workdir: Path, spec: str, args: argparse.Name
     try:
         warm_s = await warm_up(bootstrap, topology.topics.metrics, ids, tracker, 120 + n / 250, args.warm_rate)
         print(f"  takeover {label}: {k} workers, {n:,} SLOs warm in {warm_s:.1f}s", flush=True)
-        await wait_stable(workers, sb.PARTITIONS, 120 + n / 1000)  # a member may have lost its session
+        try:  # a member may have lost its session during the warm-up
+            await wait_stable(workers, sb.PARTITIONS, 120 + n / 1000)
+        except RuntimeError as exc:
+            stacks = {w.name: dump_stack(w.pid) for w in workers}
+            print(f"  takeover {label}: {exc}; stacks: {stacks}", flush=True)
+            return {"session": label, "workers": k, "slos": n, "error": str(exc), "stuck_stacks": stacks}
         joins_before = sum(len(w.assignments()) for w in workers)
         parts = _partitions_of(ids)
         tracker.measure = True
@@ -166,6 +183,9 @@ async def takeover(bootstrap: str, workdir: Path, spec: str, args: argparse.Name
         finally:
             await producer.stop()
         complete = await sb.wait_until(lambda: tracker.incomplete == 0, args.takeover_timeout, 0.02)
+        stacks = {} if complete else {w.name: dump_stack(w.pid) for w in survivors}  # where is it stuck?
+        for name, stack in stacks.items():
+            print(f"  not caught up after {args.takeover_timeout:.0f}s; {name} now:\n    " + "\n    ".join(stack))
         rss = {w.name: w.rss() for w in survivors}
         trouble = {w.name: w.group_trouble() for w in workers}
     finally:
@@ -175,6 +195,7 @@ async def takeover(bootstrap: str, workdir: Path, spec: str, args: argparse.Name
     survivor_first = [recv_ns / 1e9 for recv_ns, _i, ts in tracker.watched if sb.parse_ts_us(ts) / 1e6 >= killed_at]
     assigned = [a for w in survivors for a in w.assignments() if a.at_s >= killed_at]
     released = [t for w in survivors for t, _p in w.releases() if t >= killed_at]
+    noticed = [t for w in survivors for t in w.rebalance_notices() if t >= killed_at]
     send = np.asarray(tracker.lat_send_ns[first:], dtype=np.int64) / 1e9
     lat = np.asarray(tracker.lat_ns[first:], dtype=np.int64) / 1e6
     idx = np.asarray(tracker.lat_idx[first:], dtype=np.int64)
@@ -188,7 +209,8 @@ async def takeover(bootstrap: str, workdir: Path, spec: str, args: argparse.Name
         "victim_partitions": sorted(victim_parts),
         "warm_s": warm_s,
         "takeover_s": min(survivor_first) - killed_at if survivor_first else float("nan"),
-        "rebalance_start_s": min(released) - killed_at if released else float("nan"),
+        "rebalance_seen_s": min(noticed) - killed_at if noticed else float("nan"),
+        "released_s": min(released) - killed_at if released else float("nan"),
         "assigned_s": min(a.at_s for a in assigned) - killed_at if assigned else float("nan"),
         "recovered_records": sum(a.records for a in assigned),
         "recovery_s": sum(a.recovery_s for a in assigned),
@@ -197,6 +219,7 @@ async def takeover(bootstrap: str, workdir: Path, spec: str, args: argparse.Name
         "others_p99_ms": float(np.percentile(lat[~victims], 99)) if (~victims).any() else float("nan"),
         "complete": complete,
         "stable_at_kill": stable_at_kill,
+        "stuck_stacks": stacks,
         "lost_sessions": trouble,
         "survivor_rss": rss,
         "load_avg": load_avg,
@@ -210,10 +233,10 @@ async def run(bootstrap: str, broker_pid: int | None, workdir: Path, args: argpa
     for k in args.workers:
         print(f"throughput, {k} worker(s) (load {sb.loadavg()}) ...", flush=True)
         out["throughput"].append(await throughput(bootstrap, broker_pid, workdir, k, args))
-    if args.takeover_slos:
+    for n in args.takeover_slos:
         for spec in args.takeover_sessions:
-            print(f"takeover at {args.takeover_slos:,} SLOs, session {spec} (load {sb.loadavg()}) ...", flush=True)
-            out["takeover"].append(await takeover(bootstrap, workdir, spec, args))
+            print(f"takeover at {n:,} SLOs, session {spec} (load {sb.loadavg()}) ...", flush=True)
+            out["takeover"].append(await takeover(bootstrap, workdir, n, spec, args))
     return out
 
 
@@ -245,18 +268,30 @@ def markdown(cluster: dict[str, Any]) -> list[str]:
             "",
             "Section 3, takeover after SIGKILL of one worker (load continues; times from the SIGKILL):",
             "",
-            "| session / heartbeat | workers | SLOs (killed worker's) | survivor's rebalance starts | assigned "
-            "(after recovery) | recovery: records, s | first status of a killed worker's SLO | all caught up "
+            "| session / heartbeat | workers | SLOs (killed worker's) | survivor told of the rebalance | survivor "
+            "released its partitions | assigned (after recovery) | recovery: records, s | first status of a killed "
+            "worker's SLO | all caught up "
             "| max latency, killed SLOs | p99 others | lost sessions (log lines), stable at kill | load average |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for t in cluster["takeover"]:
+            if "error" in t:
+                lines.append(f"| {t['session']} | {t['workers']} | {t['slos']:,} | {t['error']} |")
+                continue
             trouble = sum(t["lost_sessions"].values())
             lines.append(
                 f"| {t['session']} | {t['workers']} | {t['slos']:,} ({t['victim_slos']:,}) "
-                f"| {t['rebalance_start_s']:.1f} s | {t['assigned_s']:.1f} s "
+                f"| {t['rebalance_seen_s']:.1f} s | {t['released_s']:.1f} s | {t['assigned_s']:.1f} s "
                 f"| {t['recovered_records']:,}, {t['recovery_s']:.1f} s | **{t['takeover_s']:.1f} s** "
                 f"| {t['caught_up_s']:.1f} s | {t['victim_max_ms']:,.0f} ms | {t['others_p99_ms']:,.0f} ms "
                 f"| {trouble}, {'yes' if t['stable_at_kill'] else '**no**'} | {t['load_avg']} |"
             )
+    stuck = [
+        (t.get("session", t.get("workers")), name, st)
+        for t in [*cluster.get("throughput", []), *cluster.get("takeover", [])]
+        for name, st in t.get("stuck_stacks", {}).items()
+    ]
+    if stuck:
+        lines += ["", "Stuck workers at the timeout (py-spy dump, innermost first):", ""]
+        lines += [f"- {what} / {name}: " + " <- ".join(st[2:8]) for what, name, st in stuck]
     return lines

@@ -12,7 +12,9 @@ array buffers included):
     sums: the "fully loaded" state (counts stay 32-bit; a count past 2**32 widens
     the SLO's array to 64 bits, doubling its 12.8 KB of buckets);
   * dedup id: each further accepted event_id, held for the dedup horizon (1 h);
-  * metrics: the SLO's labelled Prometheus gauge children (observe_slo).
+  * metrics: the SLO's labelled Prometheus gauge children (observe_slo);
+  * forget_slo: the time of one WorkerMetrics.forget_slo() call with n SLOs exported
+    (Worker.release() makes one per SLO of every revoked partition).
 """
 
 from __future__ import annotations
@@ -94,6 +96,13 @@ def state_bytes(topology: Any, n: int) -> dict[str, Any]:
         top = tracemalloc.take_snapshot().statistics("filename")[:6]
     finally:
         tracemalloc.stop()
+    # What Worker.release() does for every SLO of a revoked partition (each call scans
+    # every series of the registry): per call, with n SLOs exported.
+    k = min(20, n)
+    t0 = time.perf_counter()
+    for slo in slos[:k]:
+        metrics.forget_slo(slo)
+    forget_s = (time.perf_counter() - t0) / k
     counters = store.units[slos[0].slo_id].state.nbytes()
     return {
         "n": float(n),
@@ -103,6 +112,7 @@ def state_bytes(topology: Any, n: int) -> dict[str, Any]:
         "counters": float(counters),
         "dedup_id": (b4 - b3) / (n * DEDUP_IDS),
         "metrics": (b5 - b4) / n,
+        "forget_slo_ms": forget_s * 1000,
         "top_files": "; ".join(f"{Path(s.traceback[0].filename).name} {s.size / n:,.0f} B" for s in top),
     }
 

@@ -151,6 +151,10 @@ class ScaleWorker(sb.WorkerProcess):
         marks = (b"session expired", b"was not recognized", b"UnknownMemberId")
         return [log_time_s(line) or 0.0 for line in self.log_lines() if any(m in line for m in marks)]
 
+    def rebalance_notices(self) -> list[float]:
+        """When aiokafka logged that the group is rebalancing (a heartbeat answered so)."""
+        return [log_time_s(line) or 0.0 for line in self.log_lines() if b"because it is rebalancing" in line]
+
     def group_trouble(self) -> int:
         return len(self.trouble_times())
 
@@ -341,6 +345,15 @@ class Profile:
                 self.proc.wait(5)
         self.summary = summarize(self.path, top) if self.path.exists() else ["(no samples written)"]
         return self.summary
+
+
+def dump_stack(pid: int, lines: int = 14) -> list[str]:
+    """The Python stack of a (stuck) process's threads now, by py-spy dump."""
+    if not Path(PY_SPY).exists():
+        return ["(py-spy not installed)"]
+    proc = subprocess.run([PY_SPY, "dump", "-p", str(pid)], capture_output=True, text=True, timeout=60)
+    out = [ln.strip() for ln in proc.stdout.splitlines() if ln.strip()]
+    return out[:lines] or [proc.stderr.strip()[:300]]
 
 
 def summarize(path: Path, top: int) -> list[str]:
