@@ -35,7 +35,7 @@ Section 2, per size N (--sizes 1000,10000,100000), a fresh topic set:
   * memory per SLO in this process (tracemalloc, scale_inproc.state_bytes;
     --mem-max caps N);
   * broker alone: stream_bench's floor (same producer and consumer, no worker) at
-    the same rate and duration (--no-floor skips it).
+    the same rate and duration, on a fresh broker of its own (--no-floor skips it).
 With --profile, py-spy records the worker during warm-up, a timer pass at rest,
 the load and the restart (own-time and inclusive top functions are printed; the
 raw stacks are kept in --out).
@@ -47,7 +47,10 @@ Usage: PYTHONPATH=. .venv/bin/python benchmarks/scale_bench.py [--sizes 1000,100
        [--rate 1000] [--duration 60] [--bootstrap HOST:PORT] [--profile]
        [--skip-sizes] [--workers 1,2,4] [--backlog 1000000] [--takeover-slos 1000,100000]
        [--takeover-sessions 2000/200,default] [--json out.json]
-Without --bootstrap an embedded broker (Tansu, app.stream.broker) is started.
+Without --bootstrap a fresh embedded broker (Tansu, app.stream.broker) is started for
+each size, each section 3 run and each broker-alone baseline: Tansu slows down with
+everything it holds (it never deletes a record), so no run inherits another's.
+Worker logs, topology files and py-spy stacks are kept under --out.
 """
 
 from __future__ import annotations
@@ -275,10 +278,12 @@ async def size_run(
         if reader is not None:
             await sb.stop_reader(*reader)
         worker.stop()
-    if not args.no_floor and broker_pid:
-        fl = await sb.floor_phase(bootstrap, broker_pid, ids, args.rate, args)
+    if not args.no_floor:  # on a broker of its own, as fresh as the one the run above started with
+        with broker_for(args) as (floor_bootstrap, floor_pid):
+            fl = await sb.floor_phase(floor_bootstrap, floor_pid or os.getpid(), ids, args.rate, args)
         r.floor = {"p50_ms": fl.p50_ms, "p99_ms": fl.p99_ms, "max_ms": fl.max_ms, "series": fl.series}
         print(f"  broker alone: p50 {fl.p50_ms:.1f} / p99 {fl.p99_ms:.1f} / max {fl.max_ms:.0f} ms", flush=True)
+        print(f"  broker alone per 2 s: {fl.series}", flush=True)
     if n <= args.mem_max:
         r.mem = inproc.state_bytes(topology, n)
         print(f"  memory per SLO in this process: {r.mem}", flush=True)
@@ -387,6 +392,18 @@ def markdown_sizes(results: list[SizeResult], args: argparse.Namespace) -> list[
     return lines
 
 
+@contextlib.contextmanager
+def broker_for(args: argparse.Namespace) -> Iterator[tuple[str, int | None]]:
+    """A fresh embedded broker per phase (Tansu slows down with everything it holds:
+    phases must not inherit each other's records), or the external one (--bootstrap)."""
+    if args.bootstrap is not None:
+        yield args.bootstrap, None
+        return
+    with EmbeddedBroker() as broker:
+        assert broker.process is not None
+        yield broker.bootstrap, broker.process.pid
+
+
 async def main_async(args: argparse.Namespace) -> None:
     import scale_cluster
 
@@ -396,21 +413,14 @@ async def main_async(args: argparse.Namespace) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     sizes: list[SizeResult] = []
     cluster: dict[str, Any] = {}
-    with contextlib.ExitStack() as stack:
-        tmp = args.out / f"run-{time.strftime('%Y%m%d-%H%M%S')}"  # topology files and worker logs, kept
-        tmp.mkdir()
-        broker_pid: int | None = None
-        bootstrap = args.bootstrap
-        if bootstrap is None:
-            broker = stack.enter_context(EmbeddedBroker())
-            assert broker.process is not None
-            bootstrap, broker_pid = broker.bootstrap, broker.process.pid
-        print(f"broker at {bootstrap}", flush=True)
-        if not args.skip_sizes:
-            for n in args.sizes:
-                print(f"{n:,} SLOs (load {sb.loadavg()}) ...", flush=True)
+    tmp = args.out / f"run-{time.strftime('%Y%m%d-%H%M%S')}"  # topology files and worker logs, kept
+    tmp.mkdir()
+    if not args.skip_sizes:
+        for n in args.sizes:
+            with broker_for(args) as (bootstrap, broker_pid):
+                print(f"{n:,} SLOs (load {sb.loadavg()}), broker at {bootstrap} ...", flush=True)
                 sizes.append(await size_run(bootstrap, broker_pid, tmp, n, args))
-        cluster = await scale_cluster.run(bootstrap, broker_pid, tmp, args)
+    cluster = await scale_cluster.run(lambda: broker_for(args), tmp, args)
     print(f"load average after: {sb.loadavg()}")
     if args.json:
         args.json.write_text(json.dumps({"machine": m, "sizes": [asdict(r) for r in sizes], **cluster}, indent=1))

@@ -29,6 +29,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +138,7 @@ async def throughput(bootstrap: str, broker_pid: int | None, workdir: Path, k: i
         "other_cores": cpu.get("other", float("nan")),
         "load_avg": sb.loadavg(),
         "stuck_stacks": stacks,
+        "broker_rss": _rss(broker_pid),
     }
     print(f"  {k} worker(s): {result}", flush=True)
     return result
@@ -239,16 +242,30 @@ async def takeover(bootstrap: str, workdir: Path, n: int, spec: str, args: argpa
     return result
 
 
-async def run(bootstrap: str, broker_pid: int | None, workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
+async def run(
+    broker_for: Callable[[], AbstractContextManager[tuple[str, int | None]]], workdir: Path, args: argparse.Namespace
+) -> dict[str, Any]:
+    """Every run on a broker of its own (`broker_for()`: fresh embedded, or the external one)."""
     out: dict[str, Any] = {"throughput": [], "takeover": []}
     for k in args.workers:
-        print(f"throughput, {k} worker(s) (load {sb.loadavg()}) ...", flush=True)
-        out["throughput"].append(await throughput(bootstrap, broker_pid, workdir, k, args))
+        with broker_for() as (bootstrap, broker_pid):
+            print(f"throughput, {k} worker(s) (load {sb.loadavg()}) ...", flush=True)
+            out["throughput"].append(await throughput(bootstrap, broker_pid, workdir, k, args))
     for n in args.takeover_slos:
         for spec in args.takeover_sessions:
-            print(f"takeover at {n:,} SLOs, session {spec} (load {sb.loadavg()}) ...", flush=True)
-            out["takeover"].append(await takeover(bootstrap, workdir, n, spec, args))
+            with broker_for() as (bootstrap, broker_pid):
+                print(f"takeover at {n:,} SLOs, session {spec} (load {sb.loadavg()}) ...", flush=True)
+                result = await takeover(bootstrap, workdir, n, spec, args)
+                result["broker_rss"] = _rss(broker_pid)
+                out["takeover"].append(result)
     return out
+
+
+def _rss(pid: int | None) -> int:
+    if pid is None:
+        return 0
+    with open(f"/proc/{pid}/status") as f:
+        return next((int(ln.split()[1]) * 1024 for ln in f if ln.startswith("VmRSS:")), 0)
 
 
 def markdown(cluster: dict[str, Any]) -> list[str]:
