@@ -38,6 +38,7 @@ import numpy as np
 import stream_bench as sb
 from scale_tools import (
     GapTracker,
+    Profile,
     ScaleWorker,
     dump_stack,
     publish_definitions,
@@ -90,9 +91,13 @@ async def throughput(bootstrap: str, broker_pid: int | None, workdir: Path, k: i
         workers, stable = await _start(bootstrap, path, workdir, tag, k, env, args, len(ids))
         pids = {w.name: w.pid for w in workers} | ({"broker": broker_pid} if broker_pid else {})
         cpu0 = sb.CpuSnap.take(pids)
+        prof = Profile.start(workers[0].pid, args.out / f"pyspy-drain-{k}w.txt") if args.profile else None
         try:
             complete = await sb.wait_until(lambda: tracker.incomplete == 0, args.tput_timeout, 0.02)
             cpu = sb.CpuSnap.take(pids).cores_since(cpu0)
+            profile = prof.stop() if prof is not None else []
+            for line in profile:
+                print(f"  py-spy drain ({workers[0].name}): {line}")
             stacks = {} if complete else {w.name: dump_stack(w.pid) for w in workers}
             for name, stack in stacks.items():
                 print(f"  not drained after {args.tput_timeout:.0f}s; {name} now:\n    " + "\n    ".join(stack))
@@ -139,6 +144,7 @@ async def throughput(bootstrap: str, broker_pid: int | None, workdir: Path, k: i
         "load_avg": sb.loadavg(),
         "stuck_stacks": stacks,
         "broker_rss": _rss(broker_pid),
+        "profile": profile,
     }
     print(f"  {k} worker(s): {result}", flush=True)
     return result
