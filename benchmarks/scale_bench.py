@@ -75,7 +75,7 @@ import numpy as np
 import scale_inproc as inproc
 import stream_bench as sb
 from aiokafka import AIOKafkaProducer
-from scale_tools import GapTracker, Profile, ScaleWorker, publish_definitions, wait_log, warm_up
+from scale_tools import GapTracker, Profile, ScaleWorker, dump_stack, publish_definitions, wait_log, warm_up
 
 from app.stream.broker import EmbeddedBroker
 from app.stream.kafka_io import changelog_topic, ensure_topics
@@ -102,6 +102,7 @@ class SizeResult:
     partition: dict[str, Any] = field(default_factory=dict)
     mem: dict[str, Any] = field(default_factory=dict)
     parse: dict[str, float] = field(default_factory=dict)
+    timer_eval: dict[str, Any] = field(default_factory=dict)
     inline_ready_s: float | None = None
     floor: dict[str, Any] = field(default_factory=dict)
     broker_rss: int = 0
@@ -247,9 +248,9 @@ async def size_run(
         killed_at = worker.kill()
         again = ScaleWorker(bootstrap, path, workdir, f"{tag}-b", args.fetch_wait_ms)
         await asyncio.sleep(0.3)
-        with profiled(args.profile, again, args.out, "restart", r):
-            await again.wait_ready(ready_timeout)
         try:
+            with profiled(args.profile, again, args.out, "restart", r):
+                await again.wait_ready(ready_timeout)
             assigned = again.assignments()
             r.restart = {
                 "ready_s": again.ready_after_s,
@@ -261,6 +262,8 @@ async def size_run(
                 "lost_sessions_before_kill": lost,
             }
             r.restart.update({f"gauge_{k}": v for k, v in (await again.ascrape()).items()})
+        except RuntimeError as exc:  # not ready in time: say so, keep the other figures
+            r.restart = {"error": str(exc)[:300], "stack": dump_stack(again.pid)}
         finally:
             again.stop()
         print(f"  restart after SIGKILL: {r.restart}", flush=True)
@@ -287,6 +290,10 @@ async def size_run(
     if n <= args.mem_max:
         r.mem = inproc.state_bytes(topology, n)
         print(f"  memory per SLO in this process: {r.mem}", flush=True)
+        r.timer_eval = inproc.timer_evaluation(topology, n)
+        print(f"  timer evaluation alone (this process): {r.timer_eval['us_per_slo']:.1f} us/SLO", flush=True)
+        for line in r.timer_eval["profile"]:
+            print(f"    {line}")
     if n <= args.parse_max:
         r.parse = inproc.topology_parse(workdir, ids)
         print(f"  topology file with every SLO inline: {r.parse}", flush=True)
@@ -366,15 +373,18 @@ def markdown_sizes(results: list[SizeResult], args: argparse.Namespace) -> list[
             "Memory per SLO in the worker's objects (tracemalloc, this process):",
             "",
             "| SLOs | unit, every window loaded | unit, one event | of which counters | definition (Objective) "
-            "| Prometheus children | per further dedup id | forget_slo per call (release of N/2: est.) |",
-            "|---|---|---|---|---|---|---|---|",
+            "| Prometheus children | per further dedup id | forget_slo per call (release of N/2: est.) "
+            "| timer evaluation alone, per SLO (whole pass) |",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
         for r in mem:
             m = r.mem
             lines.append(
                 f"| {r.n:,} | {m['unit_loaded'] / 1024:.1f} KiB | {m['unit_one_event'] / 1024:.1f} KiB "
                 f"| {m['counters'] / 1024:.1f} KiB | {m['objective']:,.0f} B | {m['metrics'] / 1024:.1f} KiB "
-                f"| {m['dedup_id']:,.0f} B | {m['forget_slo_ms']:,.1f} ms ({m['forget_slo_ms'] * r.n / 2000:,.0f} s) |"
+                f"| {m['dedup_id']:,.0f} B | {m['forget_slo_ms']:,.1f} ms ({m['forget_slo_ms'] * r.n / 2000:,.0f} s) "
+                f"| {r.timer_eval.get('us_per_slo', float('nan')):.1f} µs "
+                f"({r.timer_eval.get('pass_s', float('nan')):.2f} s) |"
             )
     parse = [r for r in results if r.parse or r.inline_ready_s is not None]
     if parse:

@@ -15,6 +15,7 @@ array buffers included):
   * metrics: the SLO's labelled Prometheus gauge children (observe_slo);
   * forget_slo: the time of one WorkerMetrics.forget_slo() call with n SLOs exported
     (Worker.release() makes one per SLO of every revoked partition).
+Timer evaluation (`timer_evaluation`): the timer's per-SLO work alone, no Kafka.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import yaml
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from app.core.ring import LAYOUT
+from app.core.unit import status_key
 from app.core.units import SloUnits
 from app.domain.events import TimestampCache, decode_event
 from app.domain.views import objective_of
@@ -115,6 +117,40 @@ def state_bytes(topology: Any, n: int) -> dict[str, Any]:
         "forget_slo_ms": forget_s * 1000,
         "top_files": "; ".join(f"{Path(s.traceback[0].filename).name} {s.size / n:,.0f} B" for s in top),
     }
+
+
+def timer_evaluation(topology: Any, n: int, repeats: int = 3) -> dict[str, float]:
+    """What the timer does per SLO, without Kafka or the lock: SloUnits.evaluate at
+    now + 10 s (the next pass) and status_key, over n units holding one event each;
+    µs per SLO, best of `repeats` passes (each 10 s later than the last)."""
+    slos = topology.slos[:n]
+    objectives = {s.slo_id: objective_of(s) for s in slos}
+    now = time.time_ns() // 1000
+    clock = sb._Clock()
+    cache = TimestampCache()
+    store = SloUnits(300_000_000, track=True)
+    for i, slo in enumerate(slos):
+        raw = sb.event_bytes(slo.slo_id, 0, now * 1000, clock.stamp(now * 1000))
+        store.offer(objectives[slo.slo_id], decode_event(raw, cache), now, i)
+    store.drain_records()
+    best = float("inf")
+    for k in range(1, repeats + 1):
+        at = now + k * 10_000_000
+        t0 = time.perf_counter()
+        for slo in slos:
+            status_key(store.evaluate(objectives[slo.slo_id], at))
+        best = min(best, time.perf_counter() - t0)
+    prof = cProfile.Profile()
+    at = now + (repeats + 1) * 10_000_000
+    prof.enable()
+    for slo in slos:
+        status_key(store.evaluate(objectives[slo.slo_id], at))
+    prof.disable()
+    out = io.StringIO()
+    pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(8)
+    lines = [ln for ln in out.getvalue().splitlines() if ln.strip()]
+    start = next((i for i, ln in enumerate(lines) if ln.lstrip().startswith("ncalls")), 0)
+    return {"us_per_slo": best / n * 1e6, "pass_s": best, "profile": lines[start : start + 9]}  # type: ignore[dict-item]
 
 
 def topology_parse(workdir: Path, ids: list[str]) -> dict[str, float]:
