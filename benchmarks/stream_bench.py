@@ -169,7 +169,10 @@ def slo_ids(n: int) -> list[str]:
     return [f"bench-{i:04d}" for i in range(n)]
 
 
-def write_topology(directory: Path, tag: str, ids: list[str]) -> tuple[Path, Any]:
+def write_topology(directory: Path, tag: str, ids: list[str], inline_slos: bool = True) -> tuple[Path, Any]:
+    """The topology file and the parsed topology (with its SLOs). `inline_slos=False`
+    writes the file without them (the SLOs are then published to the definitions
+    topic by the caller: benchmarks/scale_bench.py)."""
     periods = list(TimePeriod)
     doc = {
         "name": f"bench-{tag}",
@@ -194,7 +197,7 @@ def write_topology(directory: Path, tag: str, ids: list[str]) -> tuple[Path, Any
         ],
     }
     path = directory / f"topology-{tag}.yaml"
-    path.write_text(json.dumps(doc, indent=1))  # JSON is YAML
+    path.write_text(json.dumps(doc if inline_slos else {**doc, "slos": []}, indent=1))  # JSON is YAML
     return path, parse_topology(doc)
 
 
@@ -326,18 +329,32 @@ async def wait_until(predicate: Any, timeout_s: float, step_s: float = 0.005) ->
 # -- the worker subprocess -----------------------------------------------------------
 class WorkerProcess:
     def __init__(
-        self, bootstrap: str, topology_path: Path, fetch_wait_ms: int, workdir: Path, module: str = "app"
+        self,
+        bootstrap: str,
+        topology_path: Path,
+        fetch_wait_ms: int,
+        workdir: Path,
+        module: str = "app",
+        *,
+        name: str | None = None,
+        env_extra: dict[str, str] | None = None,
+        args_extra: list[str] | None = None,
     ) -> None:
-        self.out_path = workdir / f"{topology_path.stem}.out"
-        self.err_path = workdir / f"{topology_path.stem}.err"
+        """`name`: stem of the .out/.err files (default: the topology's); `env_extra`
+        overrides the environment (e.g. SLO_API_PORT to serve /metrics); `args_extra`
+        are appended to `run`."""
+        stem = name or topology_path.stem
+        self.out_path = workdir / f"{stem}.out"
+        self.err_path = workdir / f"{stem}.err"
         # The streaming worker alone: no HTTP API (SLO_API_PORT=0; it would also need a
         # free port) and no Redis read model.
         env = {**os.environ, "SLO_FETCH_MAX_WAIT_MS": str(fetch_wait_ms), "SLO_API_PORT": "0"}
         session_ms = int(env.get("SLO_SESSION_TIMEOUT_MS", "0") or 0)
         if session_ms < BROKER.min_session_timeout_ms:  # as `run` does on its embedded broker
             env["SLO_SESSION_TIMEOUT_MS"] = str(BROKER.min_session_timeout_ms)
-        for name in ("KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL"):
-            env.pop(name, None)
+        for var in ("KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL"):
+            env.pop(var, None)
+        env.update(env_extra or {})
         self.spawned = time.monotonic()
         self.proc = subprocess.Popen(
             [
@@ -350,6 +367,7 @@ class WorkerProcess:
                 "--topology",
                 str(topology_path),
                 "--quiet",
+                *(args_extra or []),
             ],
             cwd=ROOT,
             env=env,
