@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from app.core.acceptance import DEFAULT_MAX_SKEW_US, acceptance_range, definition_verdict, describe
 from app.core.enums import RejectReason
-from app.core.report import Objective, SloReport
+from app.core.evaluation import Objective, SloEvaluation
 from app.core.ring import Int64Array
 from app.core.unit import status_key
 from app.core.units import SloUnits
@@ -151,7 +151,7 @@ def replay_emit_all(prepared: Prepared, tick_us: int = 0, alerts: bool = False) 
     watermark_us = int(prepared.ts_us.min())
     published: dict[int, bool] = {}  # SLO index -> has published (in first-publication order)
 
-    def emit(i: int, report: SloReport) -> Iterator[StatusEvent | AlertEvent]:
+    def emit(i: int, report: SloEvaluation) -> Iterator[StatusEvent | AlertEvent]:
         slo = slos[i]
         published[i] = True
         unit = units.units[slo.slo_id]

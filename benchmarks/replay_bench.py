@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.core.report import evaluate
+from app.core.evaluation import evaluate
 from app.core.state import WindowState
 from app.domain.enums import SLOType, TimePeriod
 from app.domain.models import SLO

@@ -18,7 +18,7 @@ from typing import Any
 
 import msgspec
 
-from app.core.report import SloReport
+from app.core.evaluation import SloEvaluation
 from app.core.state import WindowState
 from app.definitions import parse_slo
 from app.domain.models import SLO
@@ -29,8 +29,8 @@ NOW_US = 1_780_000_000 * 1_000_000
 _encode = msgspec.json.Encoder().encode
 
 
-def scenario(n_slos: int) -> list[tuple[SLO, SloReport]]:
-    from app.core.report import evaluate
+def scenario(n_slos: int) -> list[tuple[SLO, SloEvaluation]]:
+    from app.core.evaluation import evaluate
     from app.domain.views import objective_of
 
     out = []

@@ -154,7 +154,7 @@ def test_stale_data_alerts_and_resolves_when_data_returns(tmp_path: Path) -> Non
 
 
 def test_stale_recommendation_says_how_long_and_where_to_look() -> None:
-    from app.core.report import evaluate
+    from app.core.evaluation import evaluate
     from app.core.state import WindowState
     from app.domain.views import objective_of, recommendations, status_update
 

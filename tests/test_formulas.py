@@ -19,7 +19,7 @@ from app.core.budget import (
     period_budget,
     time_to_exhaustion_s,
 )
-from app.core.report import SloReport, evaluate
+from app.core.evaluation import SloEvaluation, evaluate
 from app.core.rules import DEFAULT_RULES, BurnRateRule, FiringRule
 from app.core.state import WindowState
 from app.core.status import StatusThresholds, slo_status
@@ -48,14 +48,14 @@ def make_slo(**kw: object) -> SLO:
     return SLO.model_validate(checkout_fields(**kw))
 
 
-def run(slo: SLO, now: int, events: list[tuple[int, int, int]]) -> SloReport:
+def run(slo: SLO, now: int, events: list[tuple[int, int, int]]) -> SloEvaluation:
     state = WindowState(now)
     for ts, good, total in events:
         state.add(ts, good, total)
     return evaluate(objective_of(slo), state)
 
 
-def firing_names(rep: SloReport) -> list[str]:
+def firing_names(rep: SloEvaluation) -> list[str]:
     return sorted(f.rule.name for f in rep.firing)
 
 
@@ -423,7 +423,7 @@ def test_custom_rule_with_budget_fraction_scales_with_the_period() -> None:
 # -- status ---------------------------------------------------------------------------
 
 
-def _budget_only(bad: int, **kw: object) -> SloReport:
+def _budget_only(bad: int, **kw: object) -> SloEvaluation:
     """99% over 30 days, 10 000 events 10 days ago (so no rule fires): allowed 100 bad."""
     return run(make_slo(target_percentage=99.0, **kw), NOW, [(NOW - 10 * DAY, 10_000 - bad, 10_000)])
 

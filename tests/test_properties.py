@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from app.core.acceptance import acceptance_range
-from app.core.report import evaluate
+from app.core.evaluation import evaluate
 from app.core.state import WindowState
 from app.core.units import SloUnits
 from app.core.windows import TIERS

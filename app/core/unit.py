@@ -14,7 +14,7 @@ from typing import Any
 from app.core.alerts import AlertBook, Condition, Transition, step
 from app.core.changelog import Guard, Part, add_guarded, parts_of_event
 from app.core.dedup import DedupWindow
-from app.core.report import Objective, SloReport, evaluate
+from app.core.evaluation import Objective, SloEvaluation, evaluate
 from app.core.state import WindowState
 
 META = "meta"
@@ -22,7 +22,7 @@ META = "meta"
 StatusKey = tuple[str, frozenset[str]]  # (status, alert conditions): what a status event is published on
 
 
-def status_key(report: SloReport) -> StatusKey:
+def status_key(report: SloEvaluation) -> StatusKey:
     """What a timer-driven status event is published on a change of: the status and
     the alert conditions (firing rules, staleness)."""
     return report.status.value, report.alert_names
@@ -64,7 +64,7 @@ class SloUnit:
                 dirty[part] = offset
             dirty[META] = offset
 
-    def evaluate(self, now_us: int) -> SloReport:
+    def evaluate(self, now_us: int) -> SloEvaluation:
         self.state.advance(now_us)
         return evaluate(self.objective, self.state)
 

@@ -20,7 +20,7 @@ from app.core.alerts import Condition, Transition, book_of, book_value
 from app.core.changelog import CALENDAR_PARTS, RING_PARTS, Part, part_value, restore
 from app.core.dedup import DEFAULT_DEDUP_HORIZON_US, Segment
 from app.core.enums import RejectReason, TimePeriod
-from app.core.report import Objective, SloReport
+from app.core.evaluation import Objective, SloEvaluation
 from app.core.state import WindowState
 from app.core.unit import META, SloUnit, StatusKey
 
@@ -114,7 +114,7 @@ class SloUnits:
             self._dirty.add(objective.slo_id)
         return None
 
-    def evaluate(self, objective: Objective, now_us: int) -> SloReport:
+    def evaluate(self, objective: Objective, now_us: int) -> SloEvaluation:
         """The SLO's figures at `now_us`; an SLO with no unit yet (no data) is evaluated
         empty, without creating one (a read changes nothing)."""
         unit = self.units.get(objective.slo_id)

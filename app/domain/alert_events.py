@@ -17,7 +17,7 @@ import msgspec
 
 from app.core.alerts import STALE_RULE, Transition
 from app.core.calendar import isoformat_z
-from app.core.report import SloReport
+from app.core.evaluation import SloEvaluation
 from app.domain.enums import AlertState
 from app.domain.messages import AlertEvent
 from app.domain.models import SLO
@@ -38,7 +38,7 @@ def _custom(slo: SLO, rule: str) -> tuple[dict[str, str], dict[str, str]]:
     return {}, {}
 
 
-def _describe(slo: SLO, report: SloReport, t: Transition) -> tuple[str, str]:
+def _describe(slo: SLO, report: SloEvaluation, t: Transition) -> tuple[str, str]:
     c = t.condition
     if c.rule == STALE_RULE:
         last = report.last_event_us
@@ -57,7 +57,7 @@ def _describe(slo: SLO, report: SloReport, t: Transition) -> tuple[str, str]:
     )
 
 
-def alert_event(slo: SLO, report: SloReport, t: Transition) -> AlertEvent:
+def alert_event(slo: SLO, report: SloEvaluation, t: Transition) -> AlertEvent:
     """The alert event of a transition, with the figures of the evaluation that made it."""
     c = t.condition
     labels, annotations = _custom(slo, c.rule)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from app.core.calendar import isoformat_z, to_datetime
-from app.core.report import Objective, SloReport, evaluate
+from app.core.evaluation import Objective, SloEvaluation, evaluate
 from app.core.state import WindowState
 from app.domain.enums import SLOStatus
 from app.domain.events import MAX_TS_US
@@ -64,7 +64,7 @@ def objective_of(slo: SLO) -> Objective:
     )
 
 
-def firing_alerts(report: SloReport) -> list[FiringAlert]:
+def firing_alerts(report: SloEvaluation) -> list[FiringAlert]:
     return [
         FiringAlert(
             name=f.rule.name,
@@ -79,7 +79,7 @@ def firing_alerts(report: SloReport) -> list[FiringAlert]:
     ]
 
 
-def status_report(slo: SLO, report: SloReport) -> SLOStatusReport:
+def status_report(slo: SLO, report: SloEvaluation) -> SLOStatusReport:
     budget = report.budget
     projected = report.projected_exhaustion_us
     return SLOStatusReport(
@@ -104,7 +104,7 @@ def status_report(slo: SLO, report: SloReport) -> SLOStatusReport:
     )
 
 
-def error_budget(slo: SLO, report: SloReport) -> ErrorBudget:
+def error_budget(slo: SLO, report: SloEvaluation) -> ErrorBudget:
     budget = report.budget
     projected = report.projected_exhaustion_us
     return ErrorBudget(
@@ -124,7 +124,7 @@ def error_budget(slo: SLO, report: SloReport) -> ErrorBudget:
     )
 
 
-def recommendations(slo: SLO, report: SloReport) -> list[str]:
+def recommendations(slo: SLO, report: SloEvaluation) -> list[str]:
     """Concrete advice from the firing rules, staleness and the budget; empty when all is well."""
     out: list[str] = []
     budget = report.budget
@@ -162,7 +162,7 @@ def recommendations(slo: SLO, report: SloReport) -> list[str]:
     return out
 
 
-def status_update(slo: SLO, report: SloReport) -> StatusUpdate:
+def status_update(slo: SLO, report: SloEvaluation) -> StatusUpdate:
     """The `slo_status_update` body of a status event (positional: the hot path)."""
     budget = report.budget
     tte_s = report.time_to_exhaustion_s
@@ -188,7 +188,7 @@ def status_update(slo: SLO, report: SloReport) -> StatusUpdate:
     )
 
 
-def status_event(slo: SLO, report: SloReport, sequence: int, published_us: int) -> StatusEvent:
+def status_event(slo: SLO, report: SloEvaluation, sequence: int, published_us: int) -> StatusEvent:
     """A `slo_status_updated` event. `event_id` is `<slo_id>:<sequence>`: stable across
     a republish after a crash, so consumers can drop duplicates by id or sequence.
     Replay passes the evaluation instant as `published_us`: its clock is event time."""
@@ -202,6 +202,6 @@ def status_event(slo: SLO, report: SloReport, sequence: int, published_us: int) 
     )
 
 
-def no_data_report(slo: SLO, now_us: int) -> SloReport:
+def no_data_report(slo: SLO, now_us: int) -> SloEvaluation:
     """The evaluation of an SLO that has received no event yet: no SLI, HEALTHY, a zero budget."""
     return evaluate(objective_of(slo), WindowState(now_us))

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import msgspec
 
 from app.core.alerts import Transition
-from app.core.report import SloReport
+from app.core.evaluation import SloEvaluation
 from app.core.units import SloUnits
 from app.domain.alert_events import alert_event, kept, resolved_event, restored
 from app.domain.enums import AlertState
@@ -52,7 +52,7 @@ class AlertOutbox:
         store: SloUnits,
         slo_id: str,
         slo: SLO | None,
-        report: SloReport | None,
+        report: SloEvaluation | None,
         transitions: list[Transition],
     ) -> None:
         """Stage the events of an SLO's transitions (`slo`/`report` None: the SLO is gone)."""

@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+from app.core.evaluation import SloEvaluation
 from app.core.history import history, state_buckets
-from app.core.report import SloReport
 from app.domain.models import SLO, ErrorBudget, SLIMetric, SLOStatusReport
 from app.domain.views import error_budget, status_report
 from app.errors import Unavailable
@@ -58,7 +58,7 @@ class WorkerSloService:
         offset = await delete_definition(self.worker.producer, self.worker.topics.definitions, slo_id)
         await self._until(offset, slo_id, None)
 
-    def _local_report(self, slo_id: str) -> tuple[SLO, SloReport] | None:
+    def _local_report(self, slo_id: str) -> tuple[SLO, SloEvaluation] | None:
         slo = self.worker.definitions.get(slo_id)
         if slo is None:
             return None

@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from app.core.report import SloReport
+from app.core.evaluation import SloEvaluation
 from app.domain.enums import SLOStatus
 from app.domain.models import SLO
 
@@ -83,7 +83,7 @@ class WorkerMetrics:
             registry=r,
         )
 
-    def observe_slo(self, slo: SLO, report: SloReport) -> None:
+    def observe_slo(self, slo: SLO, report: SloEvaluation) -> None:
         """Keep the SLO's latest report: its gauges are rendered from it at scrape time, so
         a status event costs a dict write, not ~20 labelled gauge updates."""
         self.slos.observe(slo, report)
@@ -101,10 +101,10 @@ class SloGauges(Collector):
     """The per-SLO gauges (labels slo_id, service), from each SLO's latest report."""
 
     def __init__(self) -> None:
-        self.latest: dict[str, tuple[SLO, SloReport]] = {}
+        self.latest: dict[str, tuple[SLO, SloEvaluation]] = {}
         self.fired: dict[str, set[tuple[str, str]]] = {}  # rules seen firing: exported as 0 once they stop
 
-    def observe(self, slo: SLO, report: SloReport) -> None:
+    def observe(self, slo: SLO, report: SloEvaluation) -> None:
         self.latest[slo.slo_id] = (slo, report)
         if report.conditions:
             self.fired.setdefault(slo.slo_id, set()).update((c.rule, c.severity.value) for c in report.conditions)

@@ -27,8 +27,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from app.core.evaluation import SloEvaluation
 from app.core.history import Buckets, history
-from app.core.report import SloReport
 from app.core.state import WindowState
 from app.core.windows import HISTORY_TIERS, TIERS
 from app.domain.models import SLO, ErrorBudget, SLIMetric, SLOStatusReport
@@ -58,11 +58,11 @@ def _redis() -> Any:
         raise MissingExtra("REDIS_URL", "redis", "redis") from exc
 
 
-def _status_json(slo: SLO, report: SloReport) -> str:
+def _status_json(slo: SLO, report: SloEvaluation) -> str:
     return status_report(slo, report).model_dump_json()
 
 
-def _budget_json(slo: SLO, report: SloReport) -> str:
+def _budget_json(slo: SLO, report: SloEvaluation) -> str:
     return error_budget(slo, report).model_dump_json()
 
 
@@ -136,7 +136,7 @@ class ReadModel:
     def _key(self, slo_id: str, suffix: str) -> str:
         return f"{self.prefix}{slo_id}:{suffix}"
 
-    def stage(self, slo: SLO, report: SloReport, state: WindowState, dirty_parts: list[str]) -> None:
+    def stage(self, slo: SLO, report: SloEvaluation, state: WindowState, dirty_parts: list[str]) -> None:
         """Record the writes of one status event (the JSON is rendered by the writer)."""
         pending = self.pending
         pending.set(self._key(slo.slo_id, "status"), functools.partial(_status_json, slo, report))

@@ -35,7 +35,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from app.clock import Clock
 from app.core.acceptance import FIELDS, definition_verdict, describe
 from app.core.enums import RejectReason
-from app.core.report import Objective, SloReport
+from app.core.evaluation import Objective, SloEvaluation
 from app.core.unit import status_key
 from app.core.units import SloUnits
 from app.domain.events import TimestampCache, decode_event, reject
@@ -379,7 +379,7 @@ class Worker:
         return future
 
     def _stage_status(
-        self, out: RecordBatches, store: SloUnits, slo: SLO, now: int, report: SloReport | None = None
+        self, out: RecordBatches, store: SloUnits, slo: SLO, now: int, report: SloEvaluation | None = None
     ) -> None:
         """Queue an SLO's status event (sent with the batch's other records); evaluates it
         unless the caller already did."""

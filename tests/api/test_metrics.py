@@ -8,7 +8,7 @@ from __future__ import annotations
 import prometheus_client
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.core.report import SloReport, evaluate
+from app.core.evaluation import SloEvaluation, evaluate
 from app.core.state import WindowState
 from app.domain.models import SLO
 from app.domain.views import objective_of
@@ -28,7 +28,7 @@ def slo(slo_id: str, service: str = "shop") -> SLO:
     )
 
 
-def report(definition: SLO, good: int, total: int) -> SloReport:
+def report(definition: SLO, good: int, total: int) -> SloEvaluation:
     state = WindowState(NOW_US)
     state.add(NOW_US - 60_000_000, good, total)
     return evaluate(objective_of(definition), state)

@@ -40,7 +40,7 @@ class Objective:
 
 
 @dataclass(frozen=True, slots=True)
-class SloReport:
+class SloEvaluation:
     slo_id: str
     now_us: int
     period_start_us: int
@@ -85,7 +85,7 @@ def period_sums(objective: Objective, state: WindowState) -> tuple[int, int, int
     return good, total, cal.start_us, cal.length_us
 
 
-def evaluate(objective: Objective, state: WindowState) -> SloReport:
+def evaluate(objective: Objective, state: WindowState) -> SloEvaluation:
     budget_ratio = objective.budget_ratio
     burn_rates = {name: burn_rate(*state.window(name), budget_ratio) for name in WINDOW_NAMES}
     good, total, start_us, period_us = period_sums(objective, state)
@@ -94,7 +94,7 @@ def evaluate(objective: Objective, state: WindowState) -> SloReport:
         objective.rules, period_us, burn_rates, state.window, budget_ratio, objective.min_short_window_events
     )
     stale = is_stale(state.last_event_us, state.now_us, objective.stale_after_us)
-    return SloReport(
+    return SloEvaluation(
         slo_id=objective.slo_id,
         now_us=state.now_us,
         period_start_us=start_us,
