@@ -597,7 +597,7 @@ async def latency_phase(
     path, topology = write_topology(workdir, tag, ids)
     # As `python -m app run` on its embedded broker: the topics with the configs that
     # bound the broker's memory, and committed input deleted where the broker needs it.
-    await ensure_topics(bootstrap, topology, BROKER.topic_configs)
+    await ensure_topics(bootstrap, topology, configs=BROKER.topic_configs)
     trim = None
     if BROKER.trims_consumed:
         trim = asyncio.create_task(trim_consumed(bootstrap, topology.name, topology.topics.metrics))

@@ -48,7 +48,7 @@ from app.core.acceptance import acceptance_range
 from app.core.units import SloUnits
 from app.domain.events import TimestampCache, decode_event
 from app.domain.views import objective_of, status_event
-from app.stream.broker import TansuBroker
+from app.stream.broker import DEFAULT_BROKER, embedded_broker
 from app.stream.kafka_io import ensure_topics
 from app.stream.settings import WorkerSettings
 
@@ -374,7 +374,7 @@ async def main_async(args: argparse.Namespace) -> None:
         await produce_paced(bootstrap, topic, int(n_slos), int(rate), float(duration))
         return
     ids = sb.slo_ids(args.slos)
-    with tempfile.TemporaryDirectory(prefix="stream-profile-") as tmp, TansuBroker() as broker:
+    with tempfile.TemporaryDirectory(prefix="stream-profile-") as tmp, embedded_broker(args.broker) as broker:
         workdir = Path(tmp)
         _path, topology = sb.write_topology(workdir, "micro", ids)
         if not args.skip_micro:
@@ -392,6 +392,7 @@ async def main_async(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--slos", type=int, default=1000)
+    parser.add_argument("--broker", default=DEFAULT_BROKER, help="embedded broker: noida or tansu")
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--skip-micro", action="store_true")

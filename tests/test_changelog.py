@@ -16,6 +16,7 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from app.core.dedup import SEGMENT_US
 from app.core.units import SloUnits
 from app.core.windows import DAY_US, HOUR_US, MINUTE_US, WINDOW_NAMES
 from app.domain.enums import RejectReason, SLOType, TimePeriod
@@ -160,8 +161,10 @@ def test_duplicate_ids_expire_after_the_horizon_and_their_records_are_deleted() 
     first = SliEvent(SLOS[0].slo_id, NOW_US, 1, 1, "x")
     assert store.offer(objective, first, NOW_US, 0) is None
     records = store.drain_records()
-    dedup_keys = [k for k, v in records if k.endswith(b"|d0")]
-    assert dedup_keys == [b"slo-0|d0"]
+    segment = NOW_US // SEGMENT_US  # ids are grouped per minute of processing time, one chunk per drain
+    chunk_key = f"slo-0|d{segment}.0".encode()
+    dedup_keys = [k for k, v in records if b"|d" in k]
+    assert dedup_keys == [chunk_key]
     # within the horizon, another record with that id is a duplicate; so it is after recovery
     assert store.offer(objective, first, NOW_US + horizon - 1, 1) is RejectReason.DUPLICATE_EVENT
     recovered = SloUnits.recover(OBJECTIVES, records, NOW_US + 1, SKEW_US, horizon)
@@ -169,5 +172,30 @@ def test_duplicate_ids_expire_after_the_horizon_and_their_records_are_deleted() 
     assert recovered.offer(objective, first, NOW_US + 2, 0) is None  # the same record, replayed
     # once the horizon has passed, the id is accepted again and its segment is deleted
     store.expire(NOW_US + horizon)
-    assert (b"slo-0|d0", None) in store.drain_records()
+    assert (chunk_key, None) in store.drain_records()
     assert store.offer(objective, first, NOW_US + horizon, 2) is None
+
+
+def test_dedup_chunks_of_one_segment_are_recovered_and_deleted_together() -> None:
+    """Ids of many drains within a minute are chunks of one segment: each written once,
+    all recovered, all deleted when the segment leaves the horizon (and only then)."""
+    horizon = HOUR_US
+    store = SloUnits(SKEW_US, dedup_horizon_us=horizon, track=True)
+    objective = OBJECTIVES[SLOS[0].slo_id]
+    start = (NOW_US // SEGMENT_US) * SEGMENT_US
+    written: list[tuple[bytes, bytes | None]] = []
+    for i in range(3):  # three batches, one id each, same minute
+        assert store.offer(objective, SliEvent(SLOS[0].slo_id, start + i, 1, 1, f"id-{i}"), start + i, i) is None
+        written.extend(store.drain_records())
+    segment = start // SEGMENT_US
+    chunk_keys = [f"slo-0|d{segment}.{c}".encode() for c in range(3)]
+    assert [k for k, _ in written if b"|d" in k] == chunk_keys
+    recovered = SloUnits.recover(OBJECTIVES, written, start + 10, SKEW_US, horizon)
+    for i in range(3):
+        event = SliEvent(SLOS[0].slo_id, start + 10, 1, 1, f"id-{i}")
+        assert recovered.offer(objective, event, start + 10, 10 + i) is RejectReason.DUPLICATE_EVENT
+    # one microsecond before the newest id leaves the horizon nothing is deleted; then all chunks are
+    recovered.expire(start + 2 + horizon - 1)
+    assert not [k for k, v in recovered.drain_records() if v is None]
+    recovered.expire(start + 2 + horizon)
+    assert sorted(k for k, v in recovered.drain_records() if v is None) == chunk_keys

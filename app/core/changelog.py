@@ -57,18 +57,29 @@ class PartMark:
 Guard = dict[Part, PartMark]
 
 
-def parts_of_event(state: WindowState, ts_us: int) -> Iterator[tuple[Part, int]]:
-    """(part, bucket index or period start) of each part an event at ts_us changes."""
+FINEST_BUCKET_US = LAYOUT[0][0]  # every tier's buckets are unions of these
+
+
+def ring_parts_of_bucket(state: WindowState, k0: int) -> Iterator[Part]:
+    """The ring parts an event in finest bucket `k0` changes (those still in a ring).
+
+    Bucket edges of every tier are multiples of the finest bucket, so all events of
+    one finest bucket change the same ring parts: the per-event path records `k0`
+    only, and the parts are listed once per bucket when the changes are drained."""
     heads = state.rings.heads
+    ts_us = k0 * FINEST_BUCKET_US
     for t, (names, (bucket_us, n, *_)) in enumerate(zip(RING_PARTS, LAYOUT, strict=True)):
         k = -(-ts_us // bucket_us)
         if heads[t] - k < n:
-            yield names[k % n], k
+            yield names[k % n]
+
+
+def calendar_parts_of(state: WindowState, ts_us: int) -> Iterator[Part]:
+    """The calendar parts an event at ts_us changes (periods start inclusive)."""
     for i in (YEAR_INDEX, QUARTER_INDEX, MONTH_INDEX):
-        start_us = state.calendar[i].start_us
-        if ts_us < start_us:
+        if ts_us < state.calendar[i].start_us:
             break
-        yield CALENDAR_PARTS[i], start_us
+        yield CALENDAR_PARTS[i]
 
 
 def add_guarded(state: WindowState, ts_us: int, good: int, total: int, offset: int, guard: Guard) -> None:

@@ -3,9 +3,13 @@
 The horizon runs on processing time (the `now` the caller passes), as the
 contract says. Each id remembers the input offset it was accepted at, so the
 same record read again after a crash (same offset) is not a duplicate: the
-changelog guard decides whether it still needs counting. Ids are kept in
-segments, one per batch that accepted some, so the changelog writes each id
-once and deletes a whole segment when its newest id leaves the horizon.
+changelog guard decides whether it still needs counting.
+
+Ids are grouped in segments of SEGMENT_US of processing time. The changelog
+writes each id once: the ids accepted since the last drain are one *chunk*
+record of their segment (`d<segment>.<chunk>`), and a segment's chunks are
+deleted together once its newest id has left the horizon. Segments are kept in
+time order, so expiring looks at the oldest ones only, however many there are.
 """
 
 from __future__ import annotations
@@ -13,27 +17,38 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from app.core.windows import HOUR_US
+from app.core.windows import HOUR_US, MINUTE_US
 
 DEFAULT_DEDUP_HORIZON_US = HOUR_US
+SEGMENT_US = MINUTE_US
 
 Seen = tuple[int, int]  # (accepted at, input offset; -1 when there is none)
 
 
 @dataclass(slots=True)
 class Segment:
-    """Ids accepted together (one batch): the unit the changelog writes and deletes."""
+    """Ids accepted within one SEGMENT_US of processing time."""
 
     newest_us: int
     ids: dict[str, Seen] = field(default_factory=dict)
+    chunks: int = 0  # chunk records written (or recovered): keys d<number>.0 .. d<number>.<chunks-1>
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """Ids accepted since the last drain, in one segment: one changelog record."""
+
+    number: int
+    index: int
+    newest_us: int
+    ids: dict[str, Seen]
 
 
 @dataclass(slots=True)
 class DedupWindow:
     seen: dict[str, Seen] = field(default_factory=dict)
-    segments: dict[int, Segment] = field(default_factory=dict)  # segment number -> ids
-    fresh: Segment | None = None  # ids accepted since the last drain
-    next_segment: int = 0
+    segments: dict[int, Segment] = field(default_factory=dict)  # segment number -> ids, oldest first
+    fresh: dict[int, dict[str, Seen]] = field(default_factory=dict)  # not yet drained, per segment
 
     def is_duplicate(self, event_id: str, offset: int, now_us: int, horizon_us: int) -> bool:
         hit = self.seen.get(event_id)
@@ -43,35 +58,58 @@ class DedupWindow:
 
     def remember(self, event_id: str, offset: int, now_us: int, persist: bool = True) -> None:
         """Remember an accepted id; `persist` also queues it for the changelog."""
-        self.seen[event_id] = (now_us, offset)
-        if not persist:
-            return
-        if self.fresh is None:
-            self.fresh = Segment(now_us)
-        self.fresh.ids[event_id] = (now_us, offset)
-        self.fresh.newest_us = max(self.fresh.newest_us, now_us)
+        seen = (now_us, offset)
+        self.seen[event_id] = seen
+        number = now_us // SEGMENT_US
+        segment = self.segments.get(number)
+        if segment is None:
+            segment = self._segment(number, now_us)
+        segment.ids[event_id] = seen
+        segment.newest_us = max(segment.newest_us, now_us)
+        if persist:
+            fresh = self.fresh.get(number)
+            if fresh is None:
+                fresh = self.fresh[number] = {}
+            fresh[event_id] = seen
 
-    def take_fresh(self) -> tuple[int, Segment] | None:
-        """The ids accepted since the last call, as a new numbered segment."""
-        fresh, self.fresh = self.fresh, None
-        if fresh is None:
-            return None
-        number = self.next_segment
-        self.next_segment += 1
-        self.segments[number] = fresh
-        return number, fresh
+    def take_fresh(self) -> list[Chunk]:
+        """The ids remembered since the last call, as the next chunk of their segment."""
+        chunks = []
+        for number, ids in self.fresh.items():
+            segment = self.segments[number]
+            chunks.append(Chunk(number, segment.chunks, max(at for at, _ in ids.values()), ids))
+            segment.chunks += 1
+        self.fresh = {}
+        return chunks
 
-    def expire(self, now_us: int, horizon_us: int) -> Iterator[int]:
-        """Forget the segments whose every id left the horizon; yields their numbers."""
-        for number in [n for n, s in self.segments.items() if now_us - s.newest_us >= horizon_us]:
-            for event_id, seen in self.segments.pop(number).ids.items():
+    def expire(self, now_us: int, horizon_us: int) -> Iterator[tuple[int, int]]:
+        """Forget the segments whose every id left the horizon, oldest first; yields
+        (segment number, chunks written) of each."""
+        while self.segments:
+            number, segment = next(iter(self.segments.items()))
+            if now_us - segment.newest_us < horizon_us:
+                return
+            del self.segments[number]
+            self.fresh.pop(number, None)
+            for event_id, seen in segment.ids.items():
                 if self.seen.get(event_id) == seen:
                     del self.seen[event_id]
-            yield number
+            yield number, segment.chunks
 
-    def restore(self, number: int, segment: Segment) -> None:
-        self.segments[number] = segment
-        self.next_segment = max(self.next_segment, number + 1)
-        for event_id, seen in segment.ids.items():
+    def restore(self, number: int, index: int, newest_us: int, ids: dict[str, Seen]) -> None:
+        """A chunk read back from the changelog."""
+        segment = self.segments.get(number)
+        if segment is None:
+            segment = self._segment(number, newest_us)
+        segment.ids.update(ids)
+        segment.newest_us = max(segment.newest_us, newest_us)
+        segment.chunks = max(segment.chunks, index + 1)
+        for event_id, seen in ids.items():
             if seen[0] >= self.seen.get(event_id, (-1, -1))[0]:
                 self.seen[event_id] = seen
+
+    def _segment(self, number: int, newest_us: int) -> Segment:
+        segment = self.segments[number] = Segment(newest_us)
+        if len(self.segments) > 1 and number < max(self.segments):  # keep time order (rare: recovery)
+            self.segments = dict(sorted(self.segments.items()))
+        return segment

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.core.alerts import AlertBook, Condition, Transition, step
-from app.core.changelog import Guard, Part, add_guarded, parts_of_event
+from app.core.changelog import FINEST_BUCKET_US, Guard, Part, add_guarded, calendar_parts_of, ring_parts_of_bucket
 from app.core.dedup import DedupWindow
 from app.core.evaluation import Objective, SloEvaluation, evaluate
 from app.core.state import WindowState
@@ -41,6 +41,7 @@ class SloUnit:
     guard: Guard | None = None  # parts recovered from the changelog, until replay passes them
     guard_until: int = -1  # highest offset in the guard
     dirty: dict[Part, int] = field(default_factory=dict)  # part -> offset of its last event
+    dirty_buckets: dict[int, int] = field(default_factory=dict)  # finest bucket -> offset, parts not listed yet
     expired: list[Part] = field(default_factory=list)  # parts to delete from the changelog
 
     @property
@@ -59,10 +60,22 @@ class SloUnit:
             self.guard = None
             state.add(ts_us, good, total)
         if track:
+            self.dirty_buckets[-(-ts_us // FINEST_BUCKET_US)] = offset  # ring parts: listed at the drain
             dirty = self.dirty
-            for part, _k in parts_of_event(state, ts_us):
+            for part in calendar_parts_of(state, ts_us):
                 dirty[part] = offset
             dirty[META] = offset
+
+    def changed_parts(self) -> dict[Part, int]:
+        """Every part changed since the last drain -> offset of the last event counted in it."""
+        if self.dirty_buckets:
+            dirty = self.dirty
+            for k0, offset in self.dirty_buckets.items():
+                for part in ring_parts_of_bucket(self.state, k0):
+                    if dirty.get(part, -1) < offset:
+                        dirty[part] = offset
+            self.dirty_buckets = {}
+        return self.dirty
 
     def evaluate(self, now_us: int) -> SloEvaluation:
         self.state.advance(now_us)

@@ -18,14 +18,24 @@ import msgspec
 from app.core.acceptance import DEFAULT_MAX_SKEW_US, AcceptanceRange, Verdict, acceptance_range, definition_verdict
 from app.core.alerts import Condition, Transition, book_of, book_value
 from app.core.changelog import CALENDAR_PARTS, RING_PARTS, Part, part_value, restore
-from app.core.dedup import DEFAULT_DEDUP_HORIZON_US, Segment
+from app.core.dedup import DEFAULT_DEDUP_HORIZON_US
 from app.core.enums import RejectReason, TimePeriod
 from app.core.evaluation import Objective, SloEvaluation
 from app.core.state import WindowState
 from app.core.unit import META, SloUnit, StatusKey
 
 KEY_SEP = "|"  # slo_id cannot contain it (see the SLO model's pattern)
-DEDUP_PREFIX = "d"  # dedup segment parts: d<number>
+DEDUP_PREFIX = "d"  # dedup chunk parts: d<segment>.<chunk>
+
+
+def dedup_part(number: int, index: int) -> Part:
+    return f"{DEDUP_PREFIX}{number}.{index}"
+
+
+def dedup_chunk_of(part: Part) -> tuple[int, int]:
+    """(segment, chunk) of a dedup part; a part written before chunks (`d<n>`) is chunk 0."""
+    number, _, index = part[len(DEDUP_PREFIX) :].partition(".")
+    return int(number), int(index or 0)
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
@@ -162,13 +172,12 @@ class SloUnits:
     def expire(self, now_us: int) -> None:
         """Let dedup ids older than the horizon go (their segments are deleted at the next drain)."""
         for slo_id, unit in self.units.items():
-            if unit.dedup.segments and any(
-                now_us - s.newest_us >= self.dedup_horizon_us for s in unit.dedup.segments.values()
-            ):
-                numbers = list(unit.dedup.expire(now_us, self.dedup_horizon_us))
-                if self.track:
-                    unit.expired.extend(f"{DEDUP_PREFIX}{n}" for n in numbers)
-                    self._dirty.add(slo_id)
+            if not unit.dedup.segments:
+                continue
+            gone = list(unit.dedup.expire(now_us, self.dedup_horizon_us))
+            if gone and self.track:
+                unit.expired.extend(dedup_part(n, c) for n, chunks in gone for c in range(chunks))
+                self._dirty.add(slo_id)
 
     def drain_records(self) -> list[Record]:
         """Changelog records for every part changed since the last drain."""
@@ -178,14 +187,12 @@ class SloUnits:
             unit = self.units.get(slo_id)
             if unit is None:
                 continue
-            fresh = unit.dedup.take_fresh()
-            if fresh is not None:
-                number, segment = fresh
-                value = [segment.newest_us, [[i, at, off] for i, (at, off) in segment.ids.items()]]
-                out.append((record_key(slo_id, f"{DEDUP_PREFIX}{number}"), _encode(value)))
+            for chunk in unit.dedup.take_fresh():
+                value = [chunk.newest_us, [[i, at, off] for i, (at, off) in chunk.ids.items()]]
+                out.append((record_key(slo_id, dedup_part(chunk.number, chunk.index)), _encode(value)))
             out.extend((record_key(slo_id, part), None) for part in unit.expired)
             unit.expired = []
-            for part, offset in unit.dirty.items():
+            for part, offset in unit.changed_parts().items():
                 if part == META:
                     out.append((record_key(slo_id, part), _encode(_meta_value(unit, offset))))
                 else:
@@ -200,7 +207,7 @@ class SloUnits:
         self._dirty.discard(slo_id)
         parts = [*(name for names in RING_PARTS for name in names), *CALENDAR_PARTS, META]
         if unit is not None:
-            parts.extend(f"{DEDUP_PREFIX}{n}" for n in unit.dedup.segments)
+            parts.extend(dedup_part(n, c) for n, seg in unit.dedup.segments.items() for c in range(seg.chunks))
         return [record_key(slo_id, part) for part in parts]
 
     @classmethod
@@ -243,8 +250,8 @@ class SloUnits:
                 guard_until=max((m.offset for m in guard.values()), default=-1),
             )
             for part, (newest_us, ids) in segments.items():
-                segment = Segment(newest_us, {i: (at, off) for i, at, off in ids})
-                unit.dedup.restore(int(part[len(DEDUP_PREFIX) :]), segment)
+                number, index = dedup_chunk_of(part)
+                unit.dedup.restore(number, index, newest_us, {i: (at, off) for i, at, off in ids})
         return units
 
 

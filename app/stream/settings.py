@@ -77,6 +77,13 @@ class WorkerSettings(BaseSettings):
         description="group heartbeat, well below the session",
         json_schema_extra={"default_text": "1000 (embedded broker: 200)"},
     )
+    commit_interval_ms: int = Field(
+        100,
+        ge=0,
+        le=60_000,
+        validation_alias=_env("SLO_COMMIT_INTERVAL_MS"),
+        description="how often processed input offsets are committed (0: after every batch)",
+    )
     max_batch: int = Field(
         2000, ge=1, le=100_000, validation_alias=_env("SLO_MAX_BATCH"), description="most records processed per poll"
     )

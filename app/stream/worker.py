@@ -6,7 +6,9 @@ One asyncio loop, four activities:
     SLO in one batch give one status event; alert transitions give alert
     events, app/stream/alert_outbox), then its output and changelog records
     are sent (the changelog after the alert events' acks when there are any)
-    and, once acknowledged, the input offsets are committed (at-least-once
+    and the next batch is fetched without waiting for their acks; every
+    `commit_interval_ms` (and when the input is idle) the input offsets of the
+    batches whose records are all acknowledged are committed (at-least-once
     input, idempotent state: see app/core/changelog);
   * the timer: every `timer_interval_s` every SLO is re-evaluated on the wall
     clock and a status event is published when its status or alerts changed,
@@ -141,6 +143,9 @@ class Worker:
         self.feed = parts.feed
         self.feed.on_change = self._on_definition
         self._tasks: list[asyncio.Task[None]] = []
+        self._uncommitted: dict[TopicPartition, int] = {}  # processed input, not yet committed
+        self._inflight: Sends = []  # sends of those batches, not yet known to be acknowledged
+        self._committed_at = time.monotonic()
 
     # -- lifecycle -------------------------------------------------------------
     async def start(self) -> None:
@@ -197,6 +202,7 @@ class Worker:
             if timer is not None:
                 timer.cancel()
             await self.producer.flush()
+            await self.commit()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.sinks.stop()
         await self.consumer.stop()  # commits nothing itself; sends LeaveGroup
@@ -240,6 +246,7 @@ class Worker:
     async def release(self, revoked: list[TopicPartition]) -> None:
         async with self._lock:
             await self.producer.flush()
+            await self.commit()  # what was processed here is not replayed by the next owner
             for tp in revoked:
                 store = self.stores.pop(tp.partition, None)
                 for slo_id in store.units if store else ():
@@ -278,11 +285,35 @@ class Worker:
 
     # -- the poll loop -------------------------------------------------------------
     async def _poll_loop(self) -> None:
+        interval_s = self.settings.commit_interval_ms / 1000
         while not self._stopping.is_set():
             batch = await self.consumer.getmany(timeout_ms=200, max_records=self.settings.max_batch)
             if batch:
                 async with self._lock:
                     await self.process(batch)
+            if self._uncommitted and (not batch or time.monotonic() - self._committed_at >= interval_s):
+                await self.commit()
+
+    async def commit(self) -> None:
+        """Commit the offsets of the batches processed so far, once every record they
+        produced is acknowledged. Batches are not held back for their acks or for this
+        round trip: the commit runs every `commit_interval_ms`, and when the input is idle.
+        A replay of what was processed but not yet committed is idempotent (the changelog's
+        offsets guard the state), so a later commit costs only a longer replay."""
+        commits, self._uncommitted = self._uncommitted, {}
+        inflight, self._inflight = self._inflight, []
+        self._committed_at = time.monotonic()
+        if inflight:
+            await asyncio.gather(*inflight)  # a failed send fails the loop, as it did the batch
+        if not commits:
+            return
+        try:
+            await self.consumer.commit(commits)
+        except (CommitFailedError, KafkaError) as exc:
+            # A rebalance took the partitions: the new owner replays from the last
+            # commit and the changelog's offsets keep that replay from double-counting.
+            self.stats["commit_failures"] += 1
+            log.warning("commit failed (%s); the next owner replays these offsets", exc)
 
     async def process(self, batch: dict[TopicPartition, list[Any]]) -> None:
         now = self.clock.now_us()
@@ -291,7 +322,7 @@ class Worker:
         touched: dict[int, set[str]] = {}
         commits: dict[TopicPartition, int] = {}
         oldest_ms = now // 1000
-        n_in = 0
+        n_in = n_accepted = 0
         for tp, records in batch.items():
             store = self.stores.get(tp.partition)
             if store is None:
@@ -301,6 +332,7 @@ class Worker:
                 slo_id = await self._handle(store, tp, record, now, sends)
                 if slo_id is not None:
                     seen.add(slo_id)
+                    n_accepted += 1
             n_in += len(records)
             commits[tp] = records[-1].offset + 1
             oldest_ms = min(oldest_ms, records[0].timestamp)
@@ -308,6 +340,7 @@ class Worker:
             if highwater is not None:
                 self.metrics.lag.labels(str(tp.partition)).set(highwater - commits[tp])
         self._count("events_in", self.metrics.events_in, n_in)
+        self._count("accepted", self.metrics.accepted, n_accepted)
         for partition, slo_ids in touched.items():
             store = self.stores[partition]
             for slo_id in slo_ids:
@@ -316,19 +349,12 @@ class Worker:
                     self._stage_status(out, store, slo, now)
             for key, value in store.drain_records():
                 log_out.add(self.changelog, partition, key, value)
-        await self._send(out, log_out, sends)
+        self._inflight.extend(await self._send(out, log_out, sends, wait=False))
         if self.read_model is not None:
             self.read_model.flush()  # hands the writes to its writer task: never waits on Redis
         if touched:
             self.metrics.latency.observe(max(0.0, (self.clock.now_us() // 1000 - oldest_ms) / 1000))
-        if commits:
-            try:
-                await self.consumer.commit(commits)
-            except (CommitFailedError, KafkaError) as exc:
-                # A rebalance took the partitions: the new owner replays from the last
-                # commit and the changelog's offsets keep that replay from double-counting.
-                self.stats["commit_failures"] += 1
-                log.warning("commit failed (%s); the next owner replays these offsets", exc)
+        self._uncommitted.update(commits)
 
     def _count(self, name: str, counter: Any, n: int) -> None:
         if n:
@@ -366,8 +392,7 @@ class Worker:
         except RejectedEvent as exc:
             sends.append(await self._dead_letter(tp, record, exc))
             return None
-        self._count("accepted", self.metrics.accepted, 1)
-        return event.slo_id
+        return event.slo_id  # counted as accepted by the caller, once per batch
 
     async def _dead_letter(self, tp: TopicPartition, record: Any, exc: RejectedEvent) -> asyncio.Future[Any]:
         self.stats[f"rejected:{exc.reason}"] += 1
@@ -392,7 +417,7 @@ class Worker:
         self._count("status_out", self.metrics.status_out, 1)
         self.metrics.observe_slo(slo, report)
         if self.read_model is not None:
-            self.read_model.stage(slo, report, runtime.state, list(runtime.dirty))
+            self.read_model.stage(slo, report, runtime.state, list(runtime.changed_parts()))
         if self.on_status is not None:
             self.on_status(event)
         key = slo.slo_id.encode()
@@ -471,7 +496,9 @@ class Worker:
         if status_key(report) != runtime.last_status:
             self._stage_status(out, store, slo, now, report)
 
-    async def _send(self, out: RecordBatches, log_out: RecordBatches, sends: Sends | None = None) -> None:
+    async def _send(
+        self, out: RecordBatches, log_out: RecordBatches, sends: Sends | None = None, wait: bool = True
+    ) -> Sends:
         """Send the output records (and the `sends` already made), then the changelog's.
         When alert transitions are among them, the changelog waits for the alert events'
         acks: a book that says an episode is open is never written before the event
@@ -483,5 +510,7 @@ class Worker:
                 await asyncio.gather(*sends)
             sends = []
         sends.extend(await log_out.send())
-        if sends:
+        if wait and sends:
             await asyncio.gather(*sends)
+            return []
+        return sends
