@@ -179,6 +179,18 @@ class SloUnits:
                 unit.expired.extend(dedup_part(n, c) for n, chunks in gone for c in range(chunks))
                 self._dirty.add(slo_id)
 
+    def drain_meta(self) -> list[Record]:
+        """The META records (sequence, published status, alert book) changed since the
+        last drain, without the count parts: the worker writes these with every batch,
+        so a replacement never publishes a sequence number below one already published,
+        and the count parts (most of the bytes) once per commit (`drain_records`)."""
+        out: list[Record] = []
+        for slo_id in self._dirty:
+            unit = self.units.get(slo_id)
+            if unit is not None and META in unit.dirty:
+                out.append((record_key(slo_id, META), _encode(_meta_value(unit, unit.dirty.pop(META)))))
+        return out
+
     def drain_records(self) -> list[Record]:
         """Changelog records for every part changed since the last drain."""
         out: list[Record] = []

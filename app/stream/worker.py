@@ -7,9 +7,10 @@ One asyncio loop, four activities:
     events, app/stream/alert_outbox), then its output and changelog records
     are sent (the changelog after the alert events' acks when there are any)
     and the next batch is fetched without waiting for their acks; every
-    `commit_interval_ms` (and when the input is idle) the input offsets of the
-    batches whose records are all acknowledged are committed (at-least-once
-    input, idempotent state: see app/core/changelog);
+    `commit_interval_ms` (and when the input is idle) the changelog records of
+    the parts changed since are sent and, once everything is acknowledged, the
+    input offsets are committed (at-least-once input, idempotent state: see
+    app/core/changelog);
   * the timer: every `timer_interval_s` every SLO is re-evaluated on the wall
     clock and a status event is published when its status or alerts changed,
     so an incident that slides out of its windows resolves alone; it also ends
@@ -201,6 +202,7 @@ class Worker:
         async with self._lock:  # the timer is never cancelled in the middle of a tick
             if timer is not None:
                 timer.cancel()
+            await self.write_changelog()
             await self.producer.flush()
             await self.commit()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -245,6 +247,7 @@ class Worker:
     # -- rebalance ---------------------------------------------------------------
     async def release(self, revoked: list[TopicPartition]) -> None:
         async with self._lock:
+            await self.write_changelog()
             await self.producer.flush()
             await self.commit()  # what was processed here is not replayed by the next owner
             for tp in revoked:
@@ -292,14 +295,28 @@ class Worker:
                 async with self._lock:
                     await self.process(batch)
             if self._uncommitted and (not batch or time.monotonic() - self._committed_at >= interval_s):
+                async with self._lock:
+                    await self.write_changelog()
                 await self.commit()
 
+    async def write_changelog(self) -> None:
+        """Send the changelog records of every part changed since the last call (the
+        lock held). Parts changed by several batches are written once: the changelog is
+        written per commit, not per batch. Every alert event among the batches' output is
+        acknowledged by now (a batch with alert transitions waits for its acks), so a
+        book that says an episode is open is never written before the event that opened it."""
+        log_out = RecordBatches(self.producer)
+        for partition, store in self.stores.items():
+            for key, value in store.drain_records():
+                log_out.add(self.changelog, partition, key, value)
+        self._inflight.extend(await log_out.send())
+
     async def commit(self) -> None:
-        """Commit the offsets of the batches processed so far, once every record they
-        produced is acknowledged. Batches are not held back for their acks or for this
-        round trip: the commit runs every `commit_interval_ms`, and when the input is idle.
-        A replay of what was processed but not yet committed is idempotent (the changelog's
-        offsets guard the state), so a later commit costs only a longer replay."""
+        """Commit the input offsets of the batches processed so far, once every record
+        they produced (output and changelog) is acknowledged. Batches are not held back
+        for these acks or this round trip: it runs every `commit_interval_ms`, and when the
+        input is idle. A replay of what was processed but not committed is idempotent (the
+        changelog's offsets guard the state), so a longer interval costs a longer replay."""
         commits, self._uncommitted = self._uncommitted, {}
         inflight, self._inflight = self._inflight, []
         self._committed_at = time.monotonic()
@@ -318,7 +335,7 @@ class Worker:
     async def process(self, batch: dict[TopicPartition, list[Any]]) -> None:
         now = self.clock.now_us()
         sends: Sends = []
-        out, log_out = RecordBatches(self.producer), RecordBatches(self.producer)
+        out = RecordBatches(self.producer)
         touched: dict[int, set[str]] = {}
         commits: dict[TopicPartition, int] = {}
         oldest_ms = now // 1000
@@ -347,9 +364,16 @@ class Worker:
                 slo = self.definitions.get(slo_id)
                 if slo is not None:
                     self._stage_status(out, store, slo, now)
-            for key, value in store.drain_records():
-                log_out.add(self.changelog, partition, key, value)
-        self._inflight.extend(await self._send(out, log_out, sends, wait=False))
+        sends.extend(await out.send())
+        if self.alerts.take_staged() and sends:
+            await asyncio.gather(*sends)  # see write_changelog
+            sends = []
+        meta = RecordBatches(self.producer)  # sequences and alert books: every batch (see drain_meta)
+        for partition in touched:
+            for key, value in self.stores[partition].drain_meta():
+                meta.add(self.changelog, partition, key, value)
+        sends.extend(await meta.send())
+        self._inflight.extend(sends)
         if self.read_model is not None:
             self.read_model.flush()  # hands the writes to its writer task: never waits on Redis
         if touched:
@@ -496,21 +520,16 @@ class Worker:
         if status_key(report) != runtime.last_status:
             self._stage_status(out, store, slo, now, report)
 
-    async def _send(
-        self, out: RecordBatches, log_out: RecordBatches, sends: Sends | None = None, wait: bool = True
-    ) -> Sends:
-        """Send the output records (and the `sends` already made), then the changelog's.
+    async def _send(self, out: RecordBatches, log_out: RecordBatches) -> None:
+        """Send the output records, then the changelog's (the timer: a slice at a time).
         When alert transitions are among them, the changelog waits for the alert events'
         acks: a book that says an episode is open is never written before the event
         that opened it (a crash in between publishes the event again, same id)."""
-        sends = list(sends or [])
-        sends.extend(await out.send())
+        sends = await out.send()
         if self.alerts.take_staged():
             if sends:
                 await asyncio.gather(*sends)
             sends = []
         sends.extend(await log_out.send())
-        if wait and sends:
+        if sends:
             await asyncio.gather(*sends)
-            return []
-        return sends
