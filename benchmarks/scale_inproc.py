@@ -5,13 +5,14 @@ Memory per SLO (`state_bytes`): the worker's own objects for N SLOs, built the
 way the worker builds them, measured with tracemalloc (Python heap, numpy and
 array buffers included):
   * definition: the SLO model and its Objective (what the definitions feed keeps);
-  * unit, one event: SloUnits(track=True).offer() of one event with an event_id,
-    then drain_records() (the steady state between batches);
+  * unit, one event: SloUnits(track=True).offer() of one event without an
+    event_id, then drain_records() (the steady state between batches);
   * unit, every window loaded: the same units after one event in every bucket of
     every ring (5 s ... 1 day tiers, 1,600 buckets) and in the month and quarter
     sums: the "fully loaded" state (counts stay 32-bit; a count past 2**32 widens
     the SLO's array to 64 bits, doubling its 12.8 KB of buckets);
-  * dedup id: each further accepted event_id, held for the dedup horizon (1 h);
+  * dedup id: each accepted event_id, held for the dedup horizon (1 h); the
+    first one of an SLO also creates its DedupWindow (about 1 KB);
   * metrics: the SLO's labelled Prometheus gauge children (observe_slo);
   * forget_slo: the time of one WorkerMetrics.forget_slo() call with n SLOs exported
     (Worker.release() makes one per SLO of every revoked partition).
@@ -38,7 +39,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from app.core.ring import LAYOUT
 from app.core.unit import status_key
 from app.core.units import SloUnits
-from app.domain.events import TimestampCache, decode_event
+from app.domain.events import SliEvent, TimestampCache, decode_event
 from app.domain.views import objective_of
 from app.stream.kafka_io import read_to_end
 from app.stream.metrics import WorkerMetrics
@@ -77,7 +78,8 @@ def state_bytes(topology: Any, n: int) -> dict[str, Any]:
         store = SloUnits(300_000_000, track=True)
         for i, slo in enumerate(slos):
             raw = sb.event_bytes(slo.slo_id, 0, now * 1000, clock.stamp(now * 1000))
-            store.offer(objectives[slo.slo_id], decode_event(raw, cache), now, i)
+            event = decode_event(raw, cache)  # without its event_id: ids are the "dedup id" line
+            store.offer(objectives[slo.slo_id], SliEvent(event.slo_id, event.ts_us, event.good, event.total), now, i)
         store.drain_records()
         b2 = _heap()
         ts, good, total = _loaded_batch(now)

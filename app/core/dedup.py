@@ -30,7 +30,7 @@ class Segment:
     """Ids accepted within one SEGMENT_US of processing time."""
 
     newest_us: int
-    ids: dict[str, Seen] = field(default_factory=dict)
+    ids: list[str] = field(default_factory=list)  # their times and offsets are in DedupWindow.seen
     chunks: int = 0  # chunk records written (or recovered): keys d<number>.0 .. d<number>.<chunks-1>
 
 
@@ -48,7 +48,7 @@ class Chunk:
 class DedupWindow:
     seen: dict[str, Seen] = field(default_factory=dict)
     segments: dict[int, Segment] = field(default_factory=dict)  # segment number -> ids, oldest first
-    fresh: dict[int, dict[str, Seen]] = field(default_factory=dict)  # not yet drained, per segment
+    fresh: dict[int, list[str]] = field(default_factory=dict)  # ids not yet drained, per segment
 
     def is_duplicate(self, event_id: str, offset: int, now_us: int, horizon_us: int) -> bool:
         hit = self.seen.get(event_id)
@@ -64,19 +64,21 @@ class DedupWindow:
         segment = self.segments.get(number)
         if segment is None:
             segment = self._segment(number, now_us)
-        segment.ids[event_id] = seen
+        segment.ids.append(event_id)
         segment.newest_us = max(segment.newest_us, now_us)
         if persist:
             fresh = self.fresh.get(number)
             if fresh is None:
-                fresh = self.fresh[number] = {}
-            fresh[event_id] = seen
+                fresh = self.fresh[number] = []
+            fresh.append(event_id)
 
     def take_fresh(self) -> list[Chunk]:
         """The ids remembered since the last call, as the next chunk of their segment."""
         chunks = []
-        for number, ids in self.fresh.items():
+        seen = self.seen
+        for number, fresh in self.fresh.items():
             segment = self.segments[number]
+            ids = {i: seen[i] for i in fresh}
             chunks.append(Chunk(number, segment.chunks, max(at for at, _ in ids.values()), ids))
             segment.chunks += 1
         self.fresh = {}
@@ -91,8 +93,9 @@ class DedupWindow:
                 return
             del self.segments[number]
             self.fresh.pop(number, None)
-            for event_id, seen in segment.ids.items():
-                if self.seen.get(event_id) == seen:
+            for event_id in segment.ids:
+                seen = self.seen.get(event_id)
+                if seen is not None and now_us - seen[0] >= horizon_us:  # not accepted again since
                     del self.seen[event_id]
             yield number, segment.chunks
 
@@ -101,7 +104,7 @@ class DedupWindow:
         segment = self.segments.get(number)
         if segment is None:
             segment = self._segment(number, newest_us)
-        segment.ids.update(ids)
+        segment.ids.extend(ids)
         segment.newest_us = max(segment.newest_us, newest_us)
         segment.chunks = max(segment.chunks, index + 1)
         for event_id, seen in ids.items():

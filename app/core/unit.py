@@ -33,7 +33,7 @@ class SloUnit:
     objective: Objective
     state: WindowState
     book: AlertBook = field(default_factory=AlertBook)  # open alert episodes (never re-fired)
-    dedup: DedupWindow = field(default_factory=DedupWindow)
+    dedup: DedupWindow | None = None  # created by the first event_id (most SLOs' producers send none)
     seq: int = 0  # sequence of the last status event published
     last_status: StatusKey | None = None  # the last published; a timer publishes on a change only
     firing_events: dict[str, Any] = field(default_factory=dict)  # rule -> its open episode's event
@@ -43,6 +43,12 @@ class SloUnit:
     dirty: dict[Part, int] = field(default_factory=dict)  # part -> offset of its last event
     dirty_buckets: dict[int, int] = field(default_factory=dict)  # finest bucket -> offset, parts not listed yet
     expired: list[Part] = field(default_factory=list)  # parts to delete from the changelog
+
+    def ids(self) -> DedupWindow:
+        """The SLO's dedup ids, created on first use."""
+        if self.dedup is None:
+            self.dedup = DedupWindow()
+        return self.dedup
 
     @property
     def slo_id(self) -> str:

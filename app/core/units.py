@@ -115,7 +115,7 @@ class SloUnits:
         unit = self.unit(objective, now_us)
         event_id = event.event_id
         if event_id is not None and self.dedup_horizon_us > 0:  # a horizon of 0 turns dedup off
-            dedup = unit.dedup
+            dedup = unit.ids()
             if dedup.is_duplicate(event_id, offset, now_us, self.dedup_horizon_us):
                 return RejectReason.DUPLICATE_EVENT
             dedup.remember(event_id, offset, now_us, self.track)
@@ -172,7 +172,7 @@ class SloUnits:
     def expire(self, now_us: int) -> None:
         """Let dedup ids older than the horizon go (their segments are deleted at the next drain)."""
         for slo_id, unit in self.units.items():
-            if not unit.dedup.segments:
+            if unit.dedup is None or not unit.dedup.segments:
                 continue
             gone = list(unit.dedup.expire(now_us, self.dedup_horizon_us))
             if gone and self.track:
@@ -199,7 +199,7 @@ class SloUnits:
             unit = self.units.get(slo_id)
             if unit is None:
                 continue
-            for chunk in unit.dedup.take_fresh():
+            for chunk in unit.dedup.take_fresh() if unit.dedup is not None else ():
                 value = [chunk.newest_us, [[i, at, off] for i, (at, off) in chunk.ids.items()]]
                 out.append((record_key(slo_id, dedup_part(chunk.number, chunk.index)), _encode(value)))
             out.extend((record_key(slo_id, part), None) for part in unit.expired)
@@ -218,7 +218,7 @@ class SloUnits:
         unit = self.units.pop(slo_id, None)
         self._dirty.discard(slo_id)
         parts = [*(name for names in RING_PARTS for name in names), *CALENDAR_PARTS, META]
-        if unit is not None:
+        if unit is not None and unit.dedup is not None:
             parts.extend(dedup_part(n, c) for n, seg in unit.dedup.segments.items() for c in range(seg.chunks))
         return [record_key(slo_id, part) for part in parts]
 
@@ -263,7 +263,7 @@ class SloUnits:
             )
             for part, (newest_us, ids) in segments.items():
                 number, index = dedup_chunk_of(part)
-                unit.dedup.restore(number, index, newest_us, {i: (at, off) for i, at, off in ids})
+                unit.ids().restore(number, index, newest_us, {i: (at, off) for i, at, off in ids})
         return units
 
 
