@@ -29,8 +29,10 @@ BUDGET_RULE_PREFIX = "budget-"
 
 def budget_rule_name(threshold: float) -> str:
     """`budget-<percent>` of the decimal written: 0.8 -> budget-80, 0.125 -> budget-12.5."""
-    percent = Decimal(repr(float(threshold))) * 100
-    text = format(percent.normalize(), "f")
+    percent = (Decimal(repr(float(threshold))) * 100).normalize()
+    text = format(percent, "f")
+    if len(text) > 24:  # a tiny threshold (the model allows any above 0): 5E-322, not 300 zeros
+        text = str(percent)
     return BUDGET_RULE_PREFIX + text
 
 

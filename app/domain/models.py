@@ -145,7 +145,7 @@ class AlertRule(BaseModel):
         pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$",
         description=f"Assigned from the windows and threshold when omitted. Not starting with "
         f"`{BUDGET_RULE_PREFIX}` (the error-budget policy's rules are named so).",
-        json_schema_extra={"not": {"pattern": f"^{BUDGET_RULE_PREFIX}"}},
+        json_schema_extra={"not": {"type": "string", "pattern": f"^{BUDGET_RULE_PREFIX}"}},
     )
     burn_rate_threshold: Annotated[float, JsonNumber] = Field(gt=0, le=1e6)
     time_window: LongWindowName = Field(description="The long window.")
@@ -338,8 +338,12 @@ class SLO(BaseModel):
             return v
         names = [t.name for t in v]
         twice = sorted({n for n in names if names.count(n) > 1})
-        if twice:
-            raise ValueError(f"thresholds must be unique: {', '.join(twice)} given twice")
+        if twice:  # a rule name used twice: a conflict (409) like any other, which no schema can state
+            raise PydanticCustomError(
+                DUPLICATE_RULE,
+                "budget_policy: thresholds must be unique; {name} is given twice",
+                {"name": twice[0]},
+            )
         return sorted(v, key=lambda t: t.threshold)
 
     @model_validator(mode="after")
