@@ -9,6 +9,7 @@ tests/sinks/test_budget_alerts.py.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from datetime import UTC, datetime
@@ -19,6 +20,7 @@ import pytest
 
 from app.clock import ManualClock
 from app.domain.models import DEFAULT_ACTIONS
+from app.stream.worker import Worker
 from tests.stream.helpers import (
     US,
     Producer,
@@ -63,48 +65,61 @@ def test_the_timer_resolves_a_calendar_months_budget_alerts_when_the_month_ends(
     clock = ManualClock(start * US)
 
     async def scenario() -> None:
-        async with (
-            running_worker(bootstrap, topology, clock) as worker,
-            Producer(bootstrap) as producer,
-            TopicReader(bootstrap, topology.alerts) as alerts,
-            TopicReader(bootstrap, topology.status) as status,
-        ):
-            # 10 bad of 100 against a 1% budget: 10x the budget, every threshold at once.
-            await producer.send(topology.metrics, keyed([event_bytes(slo_id, start, 90, 100)]))
-            # (the burn-rate rules fire too: their windows are rolling, the month does not end them)
-            await alerts.wait_until(lambda rs: budget_count(rs) >= 3, 15, "three budget alerts firing")
-            fired = alert_events(alerts)
-            assert [(e["rule"], e["state"], e["episode"]) for e in fired] == [(r, "firing", 1) for r in BUDGET_RULES]
-            top = fired[-1]
-            assert (top["severity"], top["threshold"], top["error_budget_consumed"]) == ("page", 1.0, 10.0)
-            assert top["action"] == DEFAULT_ACTIONS[1.0]
-            assert (top["long_window"], top["short_window"], top["started_at"]) == (None, None, iso(start))
-            await status.wait_until(lambda rs: len(rs) >= 1, 10, "the status event")
-            update = status_events(status.records)[0]["slo_status_update"]
-            assert update["firing_alerts"][-3:] == BUDGET_RULES and update["alert_triggered"]
-            # the action of the highest threshold reached, and of that one only
-            budget_advice = [r for r in update["recommendations"] if r.startswith("budget-")]
-            assert budget_advice == [
-                f"budget-100: 1000.0% of the error budget consumed, at or above 100%: {DEFAULT_ACTIONS[1.0]}"
-            ]
-
-            # October's last seconds: nothing changes. Then November: no event at all,
-            # and the timer's first pass in the new month ends every episode.
-            await advance_and_tick(worker, clock, 179)  # 23:59:59
-            await alerts.poll(200)
-            assert len(alert_events(alerts)) == 3
-            await advance_and_tick(worker, clock, 1)  # 00:00:00, November
-            await alerts.wait_until(lambda rs: budget_count(rs) >= 6, 15, "three resolved events")
-            await advance_and_tick(worker, clock, 1)
-            await alerts.poll(200)
+        async with contextlib.AsyncExitStack() as stack:
+            first_run = contextlib.AsyncExitStack()
+            first = await first_run.enter_async_context(running_worker(bootstrap, topology, clock))  # makes topics
+            producer = await stack.enter_async_context(Producer(bootstrap))
+            alerts = await stack.enter_async_context(TopicReader(bootstrap, topology.alerts))
+            status = await stack.enter_async_context(TopicReader(bootstrap, topology.status))
+            await fire(first, producer, alerts, status)
+            await first_run.aclose()
+            # A restarted worker recovers the open episodes from the changelog: it neither
+            # fires them again nor forgets to resolve them.
+            worker = await stack.enter_async_context(running_worker(bootstrap, topology, clock))
+            await end_of_month(worker, alerts)
         events = alert_events(alerts)
         assert len(events) == 6, events
-        resolved = events[3:]
+        fired, resolved = events[:3], events[3:]
         assert [(e["rule"], e["state"]) for e in resolved] == [(r, "resolved") for r in BUDGET_RULES]
         for f, r in zip(fired, resolved, strict=True):
             assert (r["alert_id"], r["episode"], r["started_at"]) == (f["alert_id"], 1, f["started_at"])
             assert r["resolved_at"] == iso(month_end)
             assert r["error_budget_consumed"] == 0.0  # November has no data yet
+
+    async def fire(worker: Worker, producer: Producer, alerts: TopicReader, status: TopicReader) -> None:
+        # 10 bad of 100 against a 1% budget: 10x the budget, every threshold at once.
+        await producer.send(topology.metrics, keyed([event_bytes(slo_id, start, 90, 100)]))
+        # (the burn-rate rules fire too: their windows are rolling, the month does not end them)
+        await alerts.wait_until(lambda rs: budget_count(rs) >= 3, 15, "three budget alerts firing")
+        fired = alert_events(alerts)
+        assert [(e["rule"], e["state"], e["episode"]) for e in fired] == [(r, "firing", 1) for r in BUDGET_RULES]
+        top = fired[-1]
+        assert (top["severity"], top["threshold"], top["error_budget_consumed"]) == ("page", 1.0, 10.0)
+        assert top["action"] == DEFAULT_ACTIONS[1.0]
+        assert (top["long_window"], top["short_window"], top["started_at"]) == (None, None, iso(start))
+        await status.wait_until(lambda rs: len(rs) >= 1, 10, "the status event")
+        update = status_events(status.records)[0]["slo_status_update"]
+        assert update["firing_alerts"][-3:] == BUDGET_RULES and update["alert_triggered"]
+        # the action of the highest threshold reached, and of that one only
+        budget_advice = [r for r in update["recommendations"] if r.startswith("budget-")]
+        assert budget_advice == [
+            f"budget-100: 1000.0% of the error budget consumed, at or above 100%: {DEFAULT_ACTIONS[1.0]}"
+        ]
+
+        await advance_and_tick(worker, clock, 60)  # 23:58:00, and nothing more happens
+        await alerts.poll(200)
+        assert len(alert_events(alerts)) == 3
+
+    async def end_of_month(worker: Worker, alerts: TopicReader) -> None:
+        # October's last seconds: nothing changes. Then November: no event at all,
+        # and the timer's first pass in the new month ends every episode.
+        await advance_and_tick(worker, clock, 119)  # 23:59:59
+        await alerts.poll(200)
+        assert len(alert_events(alerts)) == 3
+        await advance_and_tick(worker, clock, 1)  # 00:00:00, November
+        await alerts.wait_until(lambda rs: budget_count(rs) >= 6, 15, "three resolved events")
+        await advance_and_tick(worker, clock, 1)
+        await alerts.poll(200)
 
     asyncio.run(scenario())
 
