@@ -6,7 +6,7 @@ A policy is a list of thresholds on `error_budget_consumed` (the contract,
 above it: its episode opens when the fraction first reaches the threshold and
 closes when the fraction falls back below it (bad events leave a rolling
 window, or good ones dilute them). For a calendar period an episode also ends
-with the period (`ends_with_period`): one opened in October is resolved at
+with the period (app/core/alerts.step's `period_start_us`): one opened in October is resolved at
 November's first evaluation even if November's fraction is already above the
 threshold again, which then opens a new episode.
 
@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 
 from app.core.budget import Budget
 from app.core.enums import Severity
@@ -27,6 +28,7 @@ from app.core.exact import decimal, greater
 BUDGET_RULE_PREFIX = "budget-"
 
 
+@lru_cache(maxsize=1024)  # named on every evaluation that reaches a threshold
 def budget_rule_name(threshold: float) -> str:
     """`budget-<percent>` of the decimal written: 0.8 -> budget-80, 0.125 -> budget-12.5."""
     percent = (Decimal(repr(float(threshold))) * 100).normalize()
