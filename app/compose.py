@@ -160,8 +160,6 @@ def _raise_explained(exc: Exception, bootstrap: str, settings: WorkerSettings) -
     raise explained from exc
 
 
-
-
 async def serve_api(worker: Worker, settings: WorkerSettings) -> None:
     """The HTTP API on the worker's own event loop."""
     import uvicorn
@@ -176,5 +174,3 @@ async def serve_api(worker: Worker, settings: WorkerSettings) -> None:
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]  # the worker owns signals
     await server.serve()
-
-

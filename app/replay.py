@@ -158,7 +158,7 @@ def replay_emit_all(prepared: Prepared, tick_us: int = 0, alerts: bool = False) 
         unit.last_status = status_key(report)
         unit.seq += 1
         yield status_event(slo, report, unit.seq, report.now_us)
-        transitions = unit.step_alerts(report.conditions, report.now_us)
+        transitions = unit.step_report(report)
         if alerts:
             for t in transitions:
                 yield alert_event(slo, report, t)

@@ -224,6 +224,48 @@ def rule_applies(rule: Rule, period_len_us: int) -> bool:
     return WINDOWS[rule.long] < period_len_us
 
 
+# -- error-budget policy ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BudgetRule:
+    threshold: Fraction  # of the period's budget consumed
+    severity: Severity
+
+    @property
+    def name(self) -> str:
+        """budget-<percent>: the threshold as a percentage, in decimal, no trailing zeros."""
+        percent = self.threshold * 100
+        whole, rest = divmod(percent.numerator, percent.denominator)
+        digits = ""
+        while rest and len(digits) < 30:  # a decimal the user wrote ends
+            rest *= 10
+            digit, rest = divmod(rest, percent.denominator)
+            digits += str(digit)
+        return f"budget-{whole}" + (f".{digits}" if digits else "")
+
+
+# The contract's default policy (0.5, 0.8, 1.0); severities as the engine documents them.
+DEFAULT_BUDGET_RULES: tuple[BudgetRule, ...] = (
+    BudgetRule(Fraction(1, 2), Severity.TICKET),
+    BudgetRule(Fraction(4, 5), Severity.TICKET),
+    BudgetRule(Fraction(1), Severity.PAGE),
+)
+
+
+def budget_rules_of(slo: SLO) -> tuple[BudgetRule, ...]:
+    if slo.budget_policy is None:
+        return DEFAULT_BUDGET_RULES
+    return tuple(BudgetRule(dec(t.threshold), Severity(t.severity)) for t in slo.budget_policy)
+
+
+def budget_alerts(slo: SLO, total: int, consumed: Fraction) -> list[str]:
+    """The policy's rules whose threshold the consumed fraction has reached (data only)."""
+    if total == 0:
+        return []
+    return [r.name for r in sorted(budget_rules_of(slo), key=lambda r: r.threshold) if consumed >= r.threshold]
+
+
 # -- evaluation ------------------------------------------------------------------
 
 
@@ -255,6 +297,7 @@ class RefReport:
     projected_exhaustion_us: Fraction | None
     firing: list[RefFiring] = field(default_factory=list)
     status: SLOStatus = SLOStatus.HEALTHY
+    budget_alerts: list[str] = field(default_factory=list)  # budget-* rules that hold, lowest first
 
 
 def budget_fraction_of(target_percentage: float) -> Fraction:
@@ -335,4 +378,5 @@ def evaluate(
         projected_exhaustion_us=None if tte is None else now_us + tte * US,
         firing=firing,
         status=status,
+        budget_alerts=budget_alerts(slo, total, consumed),
     )

@@ -48,8 +48,14 @@ def run(tmp_path: Path, slos: str, events: list[tuple[int, int, int]], *args: st
     return [json.loads(line) for line in out.getvalue().splitlines()]
 
 
-def alerts(objects: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
-    return [(o["timestamp"], o["rule"], o["state"]) for o in objects if o["event_type"] == "slo_alert"]
+def alerts(objects: list[dict[str, Any]], budget: bool = False) -> list[tuple[str, str, str]]:
+    """(timestamp, rule, state) of the alert events: burn-rate and staleness rules, or
+    (`budget`) the error-budget policy's budget-* rules only."""
+    return [
+        (o["timestamp"], o["rule"], o["state"])
+        for o in objects
+        if o["event_type"] == "slo_alert" and o["rule"].startswith("budget-") == budget
+    ]
 
 
 def updates(objects: list[dict[str, Any]], at: str | None = None) -> list[dict[str, Any]]:
@@ -104,7 +110,15 @@ def test_fast_burn_pages_and_resolves_once_its_short_window_clears(tmp_path: Pat
     [status] = updates(out, iso(T0 + 4 * MIN))
     # 30d period = the 6 h of history: 0.1% of 365,000 = 365 bad events allowed, 1,000 spent
     assert (status["status"], status["total_events"] - status["good_events"]) == ("EXHAUSTED", 1_000)
-    assert status["firing_alerts"] == ["page-1h-5m", "ticket-3d-6h"]
+    assert status["firing_alerts"] == ["page-1h-5m", "ticket-3d-6h", "budget-50", "budget-80", "budget-100"]
+    # The default error-budget policy: the 30d period holds the 6 h of history (360,000
+    # events, 360 bad allowed). m = 0: 200 bad of 361,000 allowed 361 -> 55% >= 50%;
+    # m = 1: 400 of 362 -> 110%: 80% and 100% at once. Nothing leaves the 30d window.
+    assert alerts(out, budget=True) == [
+        (iso(T0), "budget-50", "firing"),
+        (iso(T0 + 1 * MIN), "budget-80", "firing"),
+        (iso(T0 + 1 * MIN), "budget-100", "firing"),
+    ]
     assert (status["time_to_exhaustion"], status["time_to_exhaustion_seconds"]) == ("0m", 0.0)
 
 
@@ -134,7 +148,9 @@ def test_a_quiet_service_with_one_error_does_not_page(tmp_path: Path) -> None:
     out = run(tmp_path, slos_yaml(), events, "--tick", "60")
     assert alerts(out) == []
     last = updates(out)[-1]
-    assert last["burn_rates"]["5m"] > 300 and last["firing_alerts"] == []
+    assert last["burn_rates"]["5m"] > 300
+    # ... while the error-budget policy has no traffic guard: 1 bad of 3 spends 333x the budget
+    assert last["firing_alerts"] == ["budget-50", "budget-80", "budget-100"]
 
 
 def test_stale_data_alerts_and_resolves_when_data_returns(tmp_path: Path) -> None:
@@ -218,7 +234,8 @@ def test_transitions_agree_with_the_reference(tmp_path: Path, spec: list[tuple[i
         return [before + at[:j] for j in range(len(at) + 1)]
 
     def firing(view: list[ref.Event], now_us: int) -> set[str]:
-        names = {f.name for f in ref.evaluate(view, slo, now_us).firing}
+        report = ref.evaluate(view, slo, now_us)
+        names = {f.name for f in report.firing} | set(report.budget_alerts)
         if view and now_us - view[-1].ts_us >= stale_after_us:
             names.add("SLIDataStale")
         return names

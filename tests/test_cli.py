@@ -13,6 +13,7 @@ import msgspec
 import pytest
 
 from app.domain.messages import StatusEvent
+from app.domain.models import DEFAULT_ACTIONS
 from tests.stream.helpers import assert_matches_replay
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -119,7 +120,7 @@ def check(obj: dict[str, Any], expected: dict[str, Any]) -> None:
         got = obj[key]
         if key == "burn_rates":
             assert got == approx_dict(want), key
-        elif key == "firing_alerts":
+        elif key in ("firing_alerts", "budget_alerts"):
             assert [approx_dict(a) for a in want] == got, key
         elif isinstance(want, float):
             assert got == pytest.approx(want, rel=1e-12), key
@@ -169,6 +170,7 @@ AVAILABILITY = {
             "burn_rate_short": 20 / 11_000 / 0.001,
         }
     ],
+    "budget_alerts": [],  # 33% of the budget consumed: below the default policy's 50%
     "last_updated": NOW,
 }
 
@@ -212,6 +214,11 @@ LATENCY = {
             "burn_rate_long": 2.0,
             "burn_rate_short": 2.0,
         }
+    ],
+    # 100% consumed: every threshold of the default policy (0.5, 0.8, 1.0) is reached
+    "budget_alerts": [
+        {"name": f"budget-{p}", "severity": sev, "threshold": t, "action": DEFAULT_ACTIONS[t]}
+        for p, t, sev in ((50, 0.5, "ticket"), (80, 0.8, "ticket"), (100, 1.0, "page"))
     ],
     "last_updated": NOW,
 }

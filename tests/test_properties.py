@@ -353,6 +353,21 @@ def rule_specs(draw: st.DrawFn, period: TimePeriod, now: int) -> list[dict[str, 
     return rules
 
 
+BUDGET_THRESHOLDS = [0.1, 0.25, 0.333, 0.5, 0.8, 0.9, 1.0, 1.1, 1.5, 2.0, 3.0, 10.0]
+
+
+@st.composite
+def budget_policies(draw: st.DrawFn) -> list[dict[str, object]] | None:
+    """None (the default policy), or an override: unique thresholds in any order, maybe none."""
+    if draw(st.booleans()):
+        return None
+    thresholds = draw(st.lists(st.sampled_from(BUDGET_THRESHOLDS), unique=True, max_size=4))
+    return [
+        {"threshold": t, "severity": draw(st.sampled_from(["page", "ticket"])), "action": f"act at {t}"}
+        for t in thresholds
+    ]
+
+
 @st.composite
 def slo_sets(draw: st.DrawFn, now: int) -> list[SLO]:
     periods = draw(st.lists(st.sampled_from(list(TimePeriod)), min_size=1, max_size=4))
@@ -372,6 +387,7 @@ def slo_sets(draw: st.DrawFn, now: int) -> list[SLO]:
                 critical_budget_ratio=crit if custom else 0.10,
                 warning_budget_ratio=warn if custom else 0.25,
                 burn_rate_rules=draw(rule_specs(period, now)),
+                budget_policy=draw(budget_policies()),
             )
         )
     return slos
@@ -430,6 +446,10 @@ def check_report(rep, slo: SLO, expected: ref.RefReport) -> None:  # type: ignor
         assert close(g.burn_rate_long, f.burn_long)
         assert close(g.burn_rate_short, f.burn_short)
     assert rep.status == expected.status, (rep.status, expected.status, float(expected.remaining))
+    # The error-budget policy: the thresholds reached, exactly (also at equality).
+    assert [t.name for t in rep.budget_crossed] == expected.budget_alerts, (float(expected.consumed), slo.budget_policy)
+    assert [c.rule for c in rep.conditions if c.rule.startswith("budget-")] == expected.budget_alerts
+    event(f"budget alerts {len(expected.budget_alerts)}")
     event(f"status {expected.status.value}")
     event(f"firing {len(expected.firing)}")
     event(f"tte {'none' if expected.time_to_exhaustion_s is None else 'set'}")

@@ -9,8 +9,11 @@ counts (`AlertBook`) is all the state there is: the worker keeps it in its
 changelog, so a restart or failover continues an episode rather than opening
 it again.
 
-Besides the burn-rate rules, one rule watches the data itself: `SLIDataStale`
-fires when an SLO that had data received none for `stale_after_us`.
+Besides the burn-rate rules, the error-budget policy's rules (`budget-<percent>`,
+app/core/policy) hold while the period's consumed budget is at or above their
+threshold, and one rule watches the data itself: `SLIDataStale` fires when an
+SLO that had data received none for `stale_after_us`. A budget episode of a
+calendar period ends with its period (`step`'s `period_start_us`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from app.core.enums import AlertState, Severity
+from app.core.policy import BudgetThreshold, is_budget_rule
 from app.core.rules import FiringRule
 
 STALE_RULE = "SLIDataStale"
@@ -39,6 +43,11 @@ class Condition:
     def of(cls, firing: FiringRule) -> Condition:
         r = firing.rule
         return cls(r.name, r.severity, r.long_window, r.short_window, firing.threshold)
+
+    @classmethod
+    def of_budget(cls, crossed: BudgetThreshold) -> Condition:
+        """A budget threshold reached: no windows; `threshold` is the consumed fraction."""
+        return cls(crossed.name, crossed.severity, None, None, crossed.threshold)
 
 
 STALE = Condition(STALE_RULE, STALE_SEVERITY)
@@ -85,23 +94,35 @@ def is_stale(last_event_us: int | None, now_us: int, stale_after_us: int) -> boo
     return stale_after_us > 0 and last_event_us is not None and now_us - last_event_us >= stale_after_us
 
 
-def conditions(firing: Iterable[FiringRule], stale: bool) -> list[Condition]:
+def conditions(firing: Iterable[FiringRule], stale: bool, budget: Iterable[BudgetThreshold] = ()) -> list[Condition]:
+    """Burn-rate rules, then budget thresholds, then staleness."""
     out = [Condition.of(f) for f in firing]
+    out.extend(Condition.of_budget(b) for b in budget)
     if stale:
         out.append(STALE)
     return out
 
 
-def step(book: AlertBook, now: Sequence[Condition], now_us: int) -> list[Transition]:
+def step(
+    book: AlertBook, now: Sequence[Condition], now_us: int, period_start_us: int | None = None
+) -> list[Transition]:
     """Advance every rule's state machine to an evaluation at `now_us` that found the
-    `now` conditions firing. Updates `book` in place; returns the transitions,
-    resolutions first, then new episodes in rule order."""
+    `now` conditions firing. `period_start_us`: the start of the SLO's calendar period
+    (None for a rolling one); a budget episode opened before it ends now, and opens
+    again if its threshold is reached in the new period too. Updates `book` in place;
+    returns the transitions, resolutions first, then new episodes in rule order."""
     active = book.open
     if not active and not now:
         return []  # the common case: nothing open, nothing firing
     current: Mapping[str, Condition] = {c.rule: c for c in now}
     out = []
-    for rule in [r for r in active if r not in current]:
+
+    def ends(rule: str) -> bool:
+        if rule not in current:
+            return True
+        return period_start_us is not None and is_budget_rule(rule) and active[rule].started_us < period_start_us
+
+    for rule in [r for r in active if ends(r)]:
         e = active.pop(rule)
         out.append(Transition(e.condition, AlertState.RESOLVED, e.started_us, e.episode, now_us))
     for rule, condition in current.items():

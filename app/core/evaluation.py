@@ -6,6 +6,7 @@ together; the replay CLI, the streaming worker and the API all call it.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -13,6 +14,7 @@ from app.core.alerts import Condition, conditions, is_stale
 from app.core.budget import Budget, BudgetRatio, burn_rate, period_budget, time_to_exhaustion_s
 from app.core.calendar import seconds
 from app.core.enums import SLOStatus, TimePeriod
+from app.core.policy import DEFAULT_POLICY, BudgetThreshold, crossed
 from app.core.rules import DEFAULT_RULES, BurnRateRule, FiringRule, firing_rules
 from app.core.state import MONTH, QUARTER, YEAR, WindowState
 from app.core.status import DEFAULT_THRESHOLDS, StatusThresholds, slo_status
@@ -33,10 +35,14 @@ class Objective:
     min_short_window_events: int = 0
     stale_after_us: int = 0  # SLIDataStale after this long without an event; 0 = off
     enabled: bool = True  # a disabled SLO accepts no event
+    budget_policy: tuple[BudgetThreshold, ...] = DEFAULT_POLICY  # error-budget alert thresholds
     budget_ratio: BudgetRatio = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "budget_ratio", BudgetRatio.of(self.target_percentage))
+        policy = self.budget_policy
+        if any(a.threshold > b.threshold for a, b in itertools.pairwise(policy)):
+            object.__setattr__(self, "budget_policy", tuple(sorted(policy, key=lambda t: t.threshold)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +59,15 @@ class SloEvaluation:
     time_to_exhaustion_s: float | None
     stale: bool = False
     last_event_us: int | None = None
-    # Every alert condition that holds: the firing burn-rate rules, then staleness.
+    # Every alert condition that holds: the firing burn-rate rules, the budget thresholds
+    # reached (lowest first), then staleness.
     conditions: tuple[Condition, ...] = ()
+    budget_crossed: tuple[BudgetThreshold, ...] = ()  # the policy's thresholds reached, lowest first
+    calendar_start_us: int | None = None  # the calendar period's start; None for a rolling period
+
+    @property
+    def alert_triggered(self) -> bool:
+        return bool(self.conditions)
 
     @property
     def alert_names(self) -> frozenset[str]:
@@ -94,6 +107,7 @@ def evaluate(objective: Objective, state: WindowState) -> SloEvaluation:
         objective.rules, period_us, burn_rates, state.window, budget_ratio, objective.min_short_window_events
     )
     stale = is_stale(state.last_event_us, state.now_us, objective.stale_after_us)
+    budget_crossed = tuple(crossed(objective.budget_policy, budget)) if objective.budget_policy else ()
     return SloEvaluation(
         slo_id=objective.slo_id,
         now_us=state.now_us,
@@ -107,5 +121,7 @@ def evaluate(objective: Objective, state: WindowState) -> SloEvaluation:
         time_to_exhaustion_s=time_to_exhaustion_s(budget, seconds(period_us), burn_rates["1h"]),
         stale=stale,
         last_event_us=state.last_event_us,
-        conditions=tuple(conditions(firing, stale)) if firing or stale else (),
+        conditions=tuple(conditions(firing, stale, budget_crossed)) if firing or stale or budget_crossed else (),
+        budget_crossed=budget_crossed,
+        calendar_start_us=start_us if objective.time_period.is_calendar else None,
     )

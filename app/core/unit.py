@@ -87,10 +87,17 @@ class SloUnit:
         self.state.advance(now_us)
         return evaluate(self.objective, self.state)
 
-    def step_alerts(self, now: Sequence[Condition], now_us: int) -> list[Transition]:
+    def step_alerts(
+        self, now: Sequence[Condition], now_us: int, period_start_us: int | None = None
+    ) -> list[Transition]:
         """Advance the alert state machines to an evaluation at `now_us` that found
-        the `now` conditions."""
-        return step(self.book, now, now_us)
+        the `now` conditions (`period_start_us`: the calendar period's start, which
+        ends the budget episodes opened before it)."""
+        return step(self.book, now, now_us, period_start_us)
+
+    def step_report(self, report: SloEvaluation) -> list[Transition]:
+        """Advance the alert state machines to what `report` found."""
+        return step(self.book, report.conditions, report.now_us, report.calendar_start_us)
 
     def touch(self) -> None:
         """Mark the META record (sequence, status, alert book) as changed."""

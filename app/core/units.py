@@ -135,13 +135,19 @@ class SloUnits:
         return unit.evaluate(now_us)
 
     # -- alerts and publication -----------------------------------------------------
-    def step_alerts(self, slo_id: str, now: Sequence[Condition], now_us: int) -> list[Transition]:
+    def step_alerts(
+        self, slo_id: str, now: Sequence[Condition], now_us: int, period_start_us: int | None = None
+    ) -> list[Transition]:
         """Advance the SLO's alert state machines; a transition is persisted (META)
         with the records of the batch that publishes it."""
-        transitions = self.units[slo_id].step_alerts(now, now_us)
+        transitions = self.units[slo_id].step_alerts(now, now_us, period_start_us)
         if transitions:
             self._touch(slo_id)
         return transitions
+
+    def step_report(self, slo_id: str, report: SloEvaluation) -> list[Transition]:
+        """Advance the SLO's alert state machines to what `report` found."""
+        return self.step_alerts(slo_id, report.conditions, report.now_us, report.calendar_start_us)
 
     def retire_alerts(self, slo_id: str, now_us: int) -> list[Transition]:
         """The SLO was deleted or disabled: every open episode ends now. Its last

@@ -18,6 +18,7 @@ import msgspec
 from app.core.alerts import STALE_RULE, Transition
 from app.core.calendar import isoformat_z
 from app.core.evaluation import SloEvaluation
+from app.core.policy import BUDGET_RULE_PREFIX, is_budget_rule
 from app.domain.enums import AlertState
 from app.domain.messages import AlertEvent
 from app.domain.models import SLO
@@ -47,6 +48,15 @@ def _describe(slo: SLO, report: SloEvaluation, t: Transition) -> tuple[str, str]
             f"{slo.slo_name}: no SLI data",
             f"no event for {format_duration(silent)} (alert after {format_duration(slo.no_data_alert_after_s)}); "
             f"check the producers of {slo.slo_id}",
+        )
+    if is_budget_rule(c.rule):
+        assert c.threshold is not None
+        percent = c.rule.removeprefix(BUDGET_RULE_PREFIX)
+        action = slo.budget_action(c.rule)
+        return (
+            f"{slo.slo_name}: {report.budget.consumed_ratio:.0%} of the error budget spent (policy: {percent}%)",
+            f"{report.budget.consumed_ratio:.1%} of the {slo.time_period.value} error budget consumed, at or above "
+            f"the policy threshold of {percent}%" + (f"; {action}" if action else ""),
         )
     assert c.long_window is not None and c.short_window is not None and c.threshold is not None
     burn_long, burn_short = report.burn_rates[c.long_window], report.burn_rates[c.short_window]
@@ -79,6 +89,8 @@ def alert_event(slo: SLO, report: SloEvaluation, t: Transition) -> AlertEvent:
         burn_rate_long=None if c.long_window is None else report.burn_rates[c.long_window],
         burn_rate_short=None if c.short_window is None else report.burn_rates[c.short_window],
         error_budget_remaining=report.budget.remaining_ratio,
+        error_budget_consumed=report.budget.consumed_ratio,
+        action=slo.budget_action(c.rule) if is_budget_rule(c.rule) else None,
         state=t.state,
         started_at=isoformat_z(t.started_us),
         resolved_at=None if t.resolved_us is None else isoformat_z(t.resolved_us),

@@ -72,9 +72,12 @@ class StatusUpdate(msgspec.Struct, gc=False):
             "null when nothing is burning or no budget is left to burn.",
         ),
     ]
-    alert_triggered: Annotated[bool, msgspec.Meta(description="Some rule is firing (burn rate or SLIDataStale).")]
+    alert_triggered: Annotated[
+        bool, msgspec.Meta(description="Some rule is firing (burn rate, error-budget policy or SLIDataStale).")
+    ]
     firing_alerts: Annotated[
-        list[str], msgspec.Meta(description="Names of the rules firing: burn-rate rules, then SLIDataStale.")
+        list[str],
+        msgspec.Meta(description="Names of the rules firing: burn-rate rules, budget-* thresholds, then SLIDataStale."),
     ]
     recommendations: Annotated[list[str], msgspec.Meta(description="Concrete advice; empty when all is well.")]
 
@@ -127,18 +130,36 @@ class AlertEvent(msgspec.Struct, kw_only=True, tag_field="event_type", tag="slo_
     slo_name: str
     service_name: str
     rule: Annotated[
-        str, msgspec.Meta(description="`<severity>-<long>-<short>`, a custom rule's rule_id, or SLIDataStale.")
+        str,
+        msgspec.Meta(
+            description="`<severity>-<long>-<short>`, a custom rule's rule_id, `budget-<percent>` (an error-budget "
+            "policy threshold, e.g. budget-80), or SLIDataStale."
+        ),
     ]
     severity: Severity
-    long_window: Annotated[WindowName | None, msgspec.Meta(description="Null for SLIDataStale.")]
-    short_window: Annotated[WindowName | None, msgspec.Meta(description="Null for SLIDataStale.")]
+    long_window: Annotated[WindowName | None, msgspec.Meta(description="Null for budget-* and SLIDataStale.")]
+    short_window: Annotated[WindowName | None, msgspec.Meta(description="Null for budget-* and SLIDataStale.")]
     threshold: Annotated[
         Annotated[float, msgspec.Meta(gt=0)] | None,
-        msgspec.Meta(description="Burn-rate threshold; null for SLIDataStale."),
+        msgspec.Meta(
+            description="Burn-rate threshold; for budget-* the fraction of the period's budget consumed that "
+            "fires it (0.8 for budget-80); null for SLIDataStale."
+        ),
     ]
     burn_rate_long: float | None
     burn_rate_short: float | None
     error_budget_remaining: Ratio
+    error_budget_consumed: Annotated[
+        Ratio | None,
+        msgspec.Meta(
+            description="Fraction of the period's budget spent at the evaluation (null only in events "
+            "from before this field)."
+        ),
+    ] = None
+    action: Annotated[
+        str | None,
+        msgspec.Meta(description="budget-*: the policy's action text for the threshold; null for other rules."),
+    ] = None
     state: AlertState
     started_at: Annotated[Instant, msgspec.Meta(description="When the episode opened.")]
     resolved_at: Annotated[

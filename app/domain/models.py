@@ -10,6 +10,7 @@ from pydantic_core import PydanticCustomError
 
 from app.core.alerts import STALE_RULE
 from app.core.calendar import EPOCH
+from app.core.policy import BUDGET_RULE_PREFIX, DEFAULT_POLICY, BudgetThreshold, budget_rule_name
 from app.core.rules import DEFAULT_RULES, BurnRateRule
 from app.core.status import StatusThresholds
 from app.core.windows import WINDOW_NAMES
@@ -142,7 +143,9 @@ class AlertRule(BaseModel):
         default=None,
         max_length=100,
         pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$",
-        description="Assigned from the windows and threshold when omitted.",
+        description=f"Assigned from the windows and threshold when omitted. Not starting with "
+        f"`{BUDGET_RULE_PREFIX}` (the error-budget policy's rules are named so).",
+        json_schema_extra={"not": {"type": "string", "pattern": f"^{BUDGET_RULE_PREFIX}"}},
     )
     burn_rate_threshold: Annotated[float, JsonNumber] = Field(gt=0, le=1e6)
     time_window: LongWindowName = Field(description="The long window.")
@@ -183,6 +186,13 @@ class AlertRule(BaseModel):
             raise ValueError("short_window must be shorter than time_window")
         return v
 
+    @field_validator("rule_id")
+    @classmethod
+    def _not_budget(cls, v: str | None) -> str | None:
+        if v is not None and v.startswith(BUDGET_RULE_PREFIX):
+            raise ValueError(f"rule ids starting with {BUDGET_RULE_PREFIX!r} are the error-budget policy's")
+        return v
+
     @field_validator("labels")
     @classmethod
     def _not_reserved(cls, v: dict[str, str]) -> dict[str, str]:
@@ -207,6 +217,52 @@ class AlertRule(BaseModel):
             burn_rate_threshold=self.burn_rate_threshold,
             name=self.rule_id,
         )
+
+
+DEFAULT_ACTIONS: dict[float, str] = {
+    0.5: "half of the error budget is spent: review recent changes and put reliability work first in planning",
+    0.8: "80% of the error budget is spent: slow down risky releases; reliability work takes priority",
+    1.0: "the error budget is spent: freeze feature releases (reliability fixes only) until it recovers",
+}
+assert tuple(DEFAULT_ACTIONS) == tuple(t.threshold for t in DEFAULT_POLICY)
+
+
+class BudgetPolicyThreshold(BaseModel):
+    """One threshold of an error-budget policy: when the period's consumed budget first
+    reaches it, the budget alert `budget-<percent>` fires with this severity and action."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    threshold: Annotated[float, JsonNumber] = Field(
+        gt=0, le=10, description="Fraction of the period's error budget consumed, in (0, 10]: 0.8 = 80%."
+    )
+    severity: Severity
+    action: str = Field(
+        min_length=1,
+        max_length=500,
+        pattern=r"[^\x00-\x20\x7f]",
+        description="What to do, for a person: in the alert event and the status event's recommendations.",
+    )
+
+    @field_validator("threshold")
+    @classmethod
+    def _finite(cls, v: float) -> float:
+        if v != v:
+            raise ValueError("must be a number")
+        return v
+
+    @property
+    def name(self) -> str:
+        return budget_rule_name(self.threshold)
+
+    def to_core(self) -> BudgetThreshold:
+        return BudgetThreshold(self.threshold, self.severity)
+
+
+DEFAULT_BUDGET_POLICY: tuple[BudgetPolicyThreshold, ...] = tuple(
+    BudgetPolicyThreshold(threshold=t.threshold, severity=t.severity, action=DEFAULT_ACTIONS[t.threshold])
+    for t in DEFAULT_POLICY
+)
 
 
 DUPLICATE_RULE = "duplicate_rule_name"  # the error type the API answers 409 for
@@ -252,6 +308,14 @@ class SLO(BaseModel):
         "<severity>-<long>-<short>, custom ones by rule_id, SLIDataStale is reserved) are unique in an SLO: "
         "a name used twice is a conflict (the API answers 409).",
     )
+    budget_policy: list[BudgetPolicyThreshold] | None = Field(
+        default=None,
+        max_length=16,
+        description="Error-budget policy: thresholds on the period's consumed budget, each alerting as rule "
+        "`budget-<percent>` (unique thresholds; kept sorted). Null: the default policy, "
+        + "; ".join(f"{t.threshold:g} {t.severity.value} '{t.action}'" for t in DEFAULT_BUDGET_POLICY)
+        + ". An empty list: no budget alerts.",
+    )
     no_data_alert_after_s: Annotated[int, JsonNumber] = Field(
         default=600,
         ge=0,
@@ -267,10 +331,25 @@ class SLO(BaseModel):
             raise ValueError("must be a number")
         return v
 
+    @field_validator("budget_policy")
+    @classmethod
+    def _thresholds_unique(cls, v: list[BudgetPolicyThreshold] | None) -> list[BudgetPolicyThreshold] | None:
+        if v is None:
+            return v
+        names = [t.name for t in v]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:  # a rule name used twice: a conflict (409) like any other, which no schema can state
+            raise PydanticCustomError(
+                DUPLICATE_RULE,
+                "budget_policy: thresholds must be unique; {name} is given twice",
+                {"name": twice[0]},
+            )
+        return sorted(v, key=lambda t: t.threshold)
+
     @model_validator(mode="after")
     def _rule_names_unique(self) -> SLO:
         """Alerts are kept and identified by rule name: two rules must not share one."""
-        names = [r.name for r in self.rules()] + [STALE_RULE]
+        names = [r.name for r in self.rules()] + [t.name for t in self.policy()] + [STALE_RULE]
         seen: set[str] = set()
         for name in names:
             if name in seen:
@@ -286,6 +365,14 @@ class SLO(BaseModel):
         policy = DEFAULT_RULES if self.burn_rate_rules is None else tuple(r.to_core() for r in self.burn_rate_rules)
         return policy + tuple(r.to_core() for r in self.alert_rules)
 
+    def policy(self) -> tuple[BudgetPolicyThreshold, ...]:
+        """The error-budget policy in force: the SLO's own, or the default one."""
+        return DEFAULT_BUDGET_POLICY if self.budget_policy is None else tuple(self.budget_policy)
+
+    def budget_action(self, rule: str) -> str | None:
+        """The action text of a budget rule of the policy in force (None: no such rule)."""
+        return next((t.action for t in self.policy() if t.name == rule), None)
+
     def thresholds(self) -> StatusThresholds:
         return StatusThresholds(self.critical_budget_ratio, self.warning_budget_ratio)
 
@@ -298,6 +385,15 @@ class FiringAlert(BaseModel):
     threshold: float
     burn_rate_long: float
     burn_rate_short: float
+
+
+class BudgetAlert(BaseModel):
+    """An error-budget policy threshold the period's consumed budget has reached."""
+
+    name: str = Field(description="budget-<percent>, e.g. budget-80.")
+    severity: Severity
+    threshold: float = Field(description="Fraction of the period's budget consumed that fires it.")
+    action: str
 
 
 class SLOStatusReport(BaseModel):
@@ -321,7 +417,10 @@ class SLOStatusReport(BaseModel):
     total_budget: float = Field(description="Allowed bad events in the period.")
     consumed_budget: int = Field(description="Bad events in the period.")
     remaining_budget: float
-    firing_alerts: list[FiringAlert]
+    firing_alerts: list[FiringAlert] = Field(description="The burn-rate rules firing.")
+    budget_alerts: list[BudgetAlert] = Field(
+        default_factory=list, description="The error-budget policy's thresholds reached, lowest first."
+    )
     last_updated: datetime
 
 

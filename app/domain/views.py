@@ -6,11 +6,12 @@ from datetime import datetime
 
 from app.core.calendar import isoformat_z, to_datetime
 from app.core.evaluation import Objective, SloEvaluation, evaluate
+from app.core.policy import BUDGET_RULE_PREFIX
 from app.core.state import WindowState
 from app.domain.enums import SLOStatus
 from app.domain.events import MAX_TS_US
 from app.domain.messages import StatusEvent, StatusUpdate
-from app.domain.models import SLO, ErrorBudget, FiringAlert, SLOStatusReport
+from app.domain.models import SLO, BudgetAlert, ErrorBudget, FiringAlert, SLOStatusReport
 
 _UNITS = (("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1))
 
@@ -61,6 +62,7 @@ def objective_of(slo: SLO) -> Objective:
         min_short_window_events=slo.min_short_window_events,
         stale_after_us=slo.no_data_alert_after_s * 1_000_000,
         enabled=slo.enabled,
+        budget_policy=tuple(t.to_core() for t in slo.policy()),
     )
 
 
@@ -100,6 +102,10 @@ def status_report(slo: SLO, report: SloEvaluation) -> SLOStatusReport:
         consumed_budget=budget.bad_events,
         remaining_budget=budget.remaining_bad_events,
         firing_alerts=firing_alerts(report),
+        budget_alerts=[
+            BudgetAlert(name=t.name, severity=t.severity, threshold=t.threshold, action=slo.budget_action(t.name) or "")
+            for t in report.budget_crossed
+        ],
         last_updated=to_datetime(report.now_us),
     )
 
@@ -125,7 +131,8 @@ def error_budget(slo: SLO, report: SloEvaluation) -> ErrorBudget:
 
 
 def recommendations(slo: SLO, report: SloEvaluation) -> list[str]:
-    """Concrete advice from the firing rules, staleness and the budget; empty when all is well."""
+    """Concrete advice from the firing rules, staleness, the error-budget policy (the action
+    of the highest threshold reached) and the budget; empty when all is well."""
     out: list[str] = []
     budget = report.budget
     period_h = report.period_us / 3_600_000_000
@@ -141,6 +148,13 @@ def recommendations(slo: SLO, report: SloEvaluation) -> list[str]:
         out.append(
             f"SLIDataStale: no event for {format_duration(silent_s)}; the figures are frozen until "
             f"data returns: check the producers of {slo.slo_id}"
+        )
+    if report.budget_crossed:
+        top = report.budget_crossed[-1]
+        action = slo.budget_action(top.name) or "see the SLO's error-budget policy"
+        out.append(
+            f"{top.name}: {budget.consumed_ratio:.1%} of the error budget consumed, at or above "
+            f"{top.name.removeprefix(BUDGET_RULE_PREFIX)}%: {action}"
         )
     if not (budget.exhausted or report.firing or report.status in (SLOStatus.CRITICAL, SLOStatus.WARNING)):
         return out  # the common case, on every status event: nothing more to say
@@ -182,7 +196,7 @@ def status_update(slo: SLO, report: SloEvaluation) -> StatusUpdate:
         report.burn_rates,  # type: ignore[arg-type]  # keyed by WINDOW_NAMES
         exhaustion_text(tte_s),  # time_to_exhaustion
         tte_s,  # time_to_exhaustion_seconds
-        bool(report.firing) or report.stale,  # alert_triggered
+        report.alert_triggered,
         [c.rule for c in report.conditions],  # firing_alerts
         recommendations(slo, report),
     )

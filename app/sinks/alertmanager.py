@@ -17,11 +17,13 @@ import aiohttp
 import msgspec
 
 from app.core.alerts import STALE_RULE
+from app.core.policy import is_budget_rule
 from app.domain.enums import AlertState
 from app.domain.messages import ALERT_DECODER, AlertEvent
 from app.errors import DeliveryFailed
 
 ALERTNAME_BURN = "SLOBurnRate"
+ALERTNAME_BUDGET = "SLOErrorBudget"  # the error-budget policy's budget-<percent> rules
 VALID_FOR_RESENDS = 4  # a firing alert stays valid for this many resend intervals
 
 
@@ -43,11 +45,17 @@ def _iso(at: datetime) -> str:
     return at.isoformat().replace("+00:00", "Z")
 
 
+def _alertname(rule: str) -> str:
+    if rule == STALE_RULE:
+        return STALE_RULE
+    return ALERTNAME_BUDGET if is_budget_rule(rule) else ALERTNAME_BURN
+
+
 def am_alert(event: AlertEvent, now: datetime, resend_interval_s: float, generator_url: str) -> dict[str, Any]:
     """One Alertmanager alert from an alert event (`now`: when it is posted)."""
     labels = {
         **event.labels,
-        "alertname": STALE_RULE if event.rule == STALE_RULE else ALERTNAME_BURN,
+        "alertname": _alertname(event.rule),
         "slo_id": event.slo_id,
         "service": event.service_name,
         "rule": event.rule,
@@ -61,6 +69,10 @@ def am_alert(event: AlertEvent, now: datetime, resend_interval_s: float, generat
     if event.burn_rate_long is not None and event.burn_rate_short is not None:
         annotations["burn_rate_long"] = f"{event.burn_rate_long:.3f}"
         annotations["burn_rate_short"] = f"{event.burn_rate_short:.3f}"
+    if event.error_budget_consumed is not None:
+        annotations["error_budget_consumed"] = f"{event.error_budget_consumed:.4f}"
+    if event.action is not None:
+        annotations["action"] = event.action
     if event.state is AlertState.RESOLVED and event.resolved_at is not None:
         ends_at = event.resolved_at
     else:

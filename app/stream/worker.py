@@ -93,6 +93,8 @@ class WorkerParts:
     feed: DefinitionsFeed
     sinks: Sinks
     read_model: ReadModel | None
+
+
 Sends = list[asyncio.Future[Any]]
 
 
@@ -436,7 +438,7 @@ class Worker:
         runtime = store.units[slo.slo_id]
         seq = runtime.seq + 1
         event = status_event(slo, report, seq, now)
-        transitions = store.step_alerts(slo.slo_id, report.conditions, report.now_us)
+        transitions = store.step_report(slo.slo_id, report)
         store.mark_published(slo.slo_id, seq, status_key(report))
         self._count("status_out", self.metrics.status_out, 1)
         self.metrics.observe_slo(slo, report)

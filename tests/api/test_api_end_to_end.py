@@ -263,6 +263,7 @@ def _defaults() -> dict[str, Any]:
         "min_short_window_events": 10,
         "no_data_alert_after_s": 600,
         "alert_rules": [],
+        "budget_policy": None,  # the default error-budget policy
     }
 
 

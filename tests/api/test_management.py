@@ -231,6 +231,70 @@ def test_burn_rate_alert_rules(http: httpx2.Client) -> None:
     assert http.get(f"{API}/no-such-slo/burn-rate-alert").status_code == 404
 
 
+def test_error_budget_policy_round_trip_sorted_and_replaced(http: httpx2.Client) -> None:
+    slo_id = "policy-api"
+    policy = [
+        {"threshold": 1.5, "severity": "page", "action": "incident review with the product owner"},
+        {"threshold": 0.25, "severity": "ticket", "action": "look at the canary"},
+    ]
+    created = create(http, slo_id, budget_policy=policy)
+    assert created["budget_policy"] == [policy[1], policy[0]]  # kept sorted by threshold
+    assert http.get(f"{API}/{slo_id}").json()["budget_policy"] == [policy[1], policy[0]]
+    replaced = http.put(f"{API}/{slo_id}", json=body(slo_id, budget_policy=[]))  # no budget alerts
+    assert replaced.status_code == 200 and replaced.json()["budget_policy"] == [], replaced.text
+    status = http.get(f"{API}/{slo_id}/status")
+    assert status.status_code == 200 and status.json()["budget_alerts"] == [], status.text
+
+
+BUDGET_STEP = {"threshold": 0.8, "severity": "ticket", "action": "slow down"}
+
+
+@pytest.mark.parametrize(
+    ("policy", "loc"),
+    [
+        ([{**BUDGET_STEP, "threshold": 0}], ["body", "budget_policy", 0, "threshold"]),
+        ([{**BUDGET_STEP, "threshold": -0.5}], ["body", "budget_policy", 0, "threshold"]),
+        ([BUDGET_STEP, {**BUDGET_STEP, "threshold": 10.5}], ["body", "budget_policy", 1, "threshold"]),
+        ([{**BUDGET_STEP, "threshold": "0.8"}], ["body", "budget_policy", 0, "threshold"]),
+        ([{**BUDGET_STEP, "severity": "sms"}], ["body", "budget_policy", 0, "severity"]),
+        ([{**BUDGET_STEP, "action": ""}], ["body", "budget_policy", 0, "action"]),
+        ([{**BUDGET_STEP, "action": "   "}], ["body", "budget_policy", 0, "action"]),
+        ([{**BUDGET_STEP, "action": "x" * 501}], ["body", "budget_policy", 0, "action"]),
+        ([{k: v for k, v in BUDGET_STEP.items() if k != "action"}], ["body", "budget_policy", 0, "action"]),
+        ([{**BUDGET_STEP, "extra": 1}], ["body", "budget_policy", 0, "extra"]),
+        ([BUDGET_STEP] * 17, ["body", "budget_policy"]),  # at most 16
+        ({"threshold": 0.8}, ["body", "budget_policy"]),  # a list
+    ],
+)
+def test_a_bad_error_budget_policy_is_422_naming_the_field(http: httpx2.Client, policy: Any, loc: list[Any]) -> None:
+    response = http.post(API, json=body("bad-policy", budget_policy=policy))
+    assert loc in error_locs(response)
+    assert http.get(f"{API}/bad-policy").status_code == 404
+    # an update is refused alike, and changes nothing
+    replaced = http.put(
+        f"{API}/{SEED}", json=body(SEED, target_percentage=99.0, time_period="ROLLING_7D", budget_policy=policy)
+    )
+    assert loc in error_locs(replaced)
+    assert http.get(f"{API}/{SEED}").json().get("budget_policy") is None
+
+
+def test_a_threshold_given_twice_is_a_conflict(http: httpx2.Client) -> None:
+    """Two budget-80 rules: a rule name used twice, which the API answers 409 for (as for
+    burn-rate rules; no schema can state "unique by threshold")."""
+    twice = body("policy-twice", budget_policy=[BUDGET_STEP, {**BUDGET_STEP, "severity": "page", "action": "b"}])
+    response = http.post(API, json=twice)
+    assert response.status_code == 409, response.text
+    assert response.json()["detail"] == "budget_policy: thresholds must be unique; budget-80 is given twice"
+    assert http.get(f"{API}/policy-twice").status_code == 404
+
+
+def test_budget_rule_ids_are_reserved_for_the_policy(http: httpx2.Client) -> None:
+    slo_id = "reserved-ids"
+    create(http, slo_id)
+    rule = {"burn_rate_threshold": 6, "time_window": "6h", "severity": "ticket", "rule_id": "budget-80"}
+    assert ["body", "rule_id"] in error_locs(http.post(f"{API}/{slo_id}/burn-rate-alert", json=rule))
+
+
 def test_a_huge_threshold_gets_a_rule_id_that_reads_back(http: httpx2.Client) -> None:
     """A threshold of 1e6 used to derive the rule_id "custom-6h-30m-1e+06", which the
     rule_id pattern refused when the definition was read back from the definitions topic

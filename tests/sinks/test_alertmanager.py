@@ -58,7 +58,9 @@ async def eventually(check: Callable[[], Any], timeout: float, what: str) -> Any
 def test_alerts_reach_alertmanager_after_it_comes_up_and_resolve_there(
     bootstrap: str, spawn: Spawn, tmp_path: Path, alertmanager: Alertmanager
 ) -> None:
-    slo = slo_def("shop-api", 99.9)
+    slo = slo_def(
+        "shop-api", 99.9, budget_policy=[]
+    )  # burn-rate alerts only (budget-*: tests/stream/test_budget_alerts)
     sinks = {
         "alertmanager": {"url": alertmanager.url, "resend_interval_s": 1, "generator_url": "http://slo-engine/"},
         "retry_initial_s": 0.1,

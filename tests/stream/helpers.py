@@ -543,8 +543,9 @@ def assert_matches_replay(event: dict[str, Any], replay: dict[str, Any]) -> None
         close(u["burn_rates"][window], value, f"{slo_id}.burn_rates[{window}]")
     close(u["time_to_exhaustion_seconds"], replay["time_to_exhaustion_seconds"], f"{slo_id}.time_to_exhaustion_seconds")
     assert u["time_to_exhaustion"] == replay["time_to_exhaustion"], slo_id
-    assert u["firing_alerts"] == [a["name"] for a in replay["firing_alerts"]], slo_id
-    assert u["alert_triggered"] == bool(replay["firing_alerts"])
+    rules = [a["name"] for a in replay["firing_alerts"]] + [a["name"] for a in replay["budget_alerts"]]
+    assert u["firing_alerts"] == rules, slo_id
+    assert u["alert_triggered"] == bool(rules)
     # The period's counts behind the budget: bad events and allowed bad events.
     assert u["total_events"] - u["good_events"] == replay["consumed_budget"], slo_id
     allowed = u["total_events"] * (1 - Fraction(str(u["target_percentage"])) / 100)

@@ -31,6 +31,9 @@ from tests.stream.helpers import (
 pytestmark = pytest.mark.kafka
 
 DEFAULT_RULES = {"page-1h-5m", "page-6h-30m", "ticket-24h-2h", "ticket-3d-6h"}
+# These scenarios count burn-rate episodes: their SLOs have no error-budget policy (an
+# empty one), whose budget-* alerts tests/stream/test_budget_alerts.py covers.
+NO_POLICY: dict[str, Any] = {"budget_policy": []}
 
 
 def alert_events(reader: TopicReader) -> list[dict[str, Any]]:
@@ -78,7 +81,7 @@ async def end_episodes_by_a_stricter_policy(
 def test_one_firing_event_per_episode_across_a_crash_then_one_resolved(
     bootstrap: str, spawn: Spawn, tmp_path: Path
 ) -> None:
-    slo = slo_def("pay-api", 99.9)
+    slo = slo_def("pay-api", 99.9, **NO_POLICY)
     topology = make_topology(tmp_path, [slo], partitions=2, timer_interval_s=0.5)
 
     async def scenario() -> None:
@@ -156,7 +159,7 @@ def test_stale_data_fires_and_resolves_when_data_returns(bootstrap: str, spawn: 
 
 @pytest.mark.timeout(90)
 def test_deleting_or_disabling_an_slo_resolves_its_open_alerts(bootstrap: str, spawn: Spawn, tmp_path: Path) -> None:
-    gone, paused = slo_def("gone-api", 99.9), slo_def("paused-api", 99.9)
+    gone, paused = slo_def("gone-api", 99.9, **NO_POLICY), slo_def("paused-api", 99.9, **NO_POLICY)
     topology = make_topology(tmp_path, [gone, paused], partitions=2, timer_interval_s=0.5)
 
     async def scenario() -> None:
@@ -213,7 +216,7 @@ def test_deleting_or_disabling_an_slo_resolves_its_open_alerts(bootstrap: str, s
 def test_failover_to_the_surviving_worker_neither_refires_nor_loses_an_episode(
     bootstrap: str, spawn: Spawn, tmp_path: Path
 ) -> None:
-    slo = slo_def("cart-api", 99.9)
+    slo = slo_def("cart-api", 99.9, **NO_POLICY)
     topology = make_topology(tmp_path, [slo], partitions=2, timer_interval_s=0.5)
     owner_partition = partition_for(b"cart-api", 2)
 
@@ -264,7 +267,7 @@ def test_failover_to_the_surviving_worker_neither_refires_nor_loses_an_episode(
 def test_an_slo_deleted_while_its_owner_was_down_resolves_with_its_firing_identity(
     bootstrap: str, spawn: Spawn, tmp_path: Path
 ) -> None:
-    slo = slo_def("old-api", 99.9)
+    slo = slo_def("old-api", 99.9, **NO_POLICY)
     topology = make_topology(tmp_path, [slo], partitions=1, timer_interval_s=0.5)
     # the next worker must not re-publish the topology's definition: it starts from a
     # copy without SLOs (the deletion is what it reads from the definitions topic)
