@@ -47,9 +47,10 @@ Usage: PYTHONPATH=. .venv/bin/python benchmarks/scale_bench.py [--sizes 1000,100
        [--rate 1000] [--duration 60] [--bootstrap HOST:PORT] [--profile]
        [--skip-sizes] [--workers 1,2,4] [--backlog 1000000] [--takeover-slos 1000,100000]
        [--takeover-sessions 2000/200,default] [--json out.json]
-Without --bootstrap a fresh embedded broker (Tansu, app.stream.broker) is started for
-each size, each section 3 run and each broker-alone baseline: Tansu slows down with
-everything it holds (it never deletes a record), so no run inherits another's.
+Without --bootstrap a fresh embedded broker (app.stream.broker) is started for each
+size (--broker, default the embedded default, noida-db), each section 3 run (Tansu:
+noida-db never completes a rebalance when a consumer joins a running group) and each
+broker-alone baseline, so no run inherits another's records.
 Worker logs, topology files and py-spy stacks are kept under --out.
 """
 
@@ -77,7 +78,7 @@ import stream_bench as sb
 from aiokafka import AIOKafkaProducer
 from scale_tools import GapTracker, Profile, ScaleWorker, dump_stack, publish_definitions, wait_log, warm_up
 
-from app.stream.broker import TansuBroker
+from app.stream.broker import DEFAULT_BROKER, embedded_broker
 from app.stream.kafka_io import changelog_topic, ensure_topics
 
 MB = 1024 * 1024
@@ -282,7 +283,7 @@ async def size_run(
             await sb.stop_reader(*reader)
         worker.stop()
     if not args.no_floor:  # on a broker of its own, as fresh as the one the run above started with
-        with broker_for(args) as (floor_bootstrap, floor_pid):
+        with broker_for(args, args.broker) as (floor_bootstrap, floor_pid):
             fl = await sb.floor_phase(floor_bootstrap, floor_pid or os.getpid(), ids, args.rate, args)
         r.floor = {"p50_ms": fl.p50_ms, "p99_ms": fl.p99_ms, "max_ms": fl.max_ms, "series": fl.series}
         print(f"  broker alone: p50 {fl.p50_ms:.1f} / p99 {fl.p99_ms:.1f} / max {fl.max_ms:.0f} ms", flush=True)
@@ -403,13 +404,13 @@ def markdown_sizes(results: list[SizeResult], args: argparse.Namespace) -> list[
 
 
 @contextlib.contextmanager
-def broker_for(args: argparse.Namespace) -> Iterator[tuple[str, int | None]]:
-    """A fresh embedded broker per phase (Tansu slows down with everything it holds:
-    phases must not inherit each other's records), or the external one (--bootstrap)."""
+def broker_for(args: argparse.Namespace, kind: str) -> Iterator[tuple[str, int | None]]:
+    """A fresh embedded broker of `kind` per phase (Tansu slows down with everything it
+    holds: phases must not inherit each other's records), or the external one (--bootstrap)."""
     if args.bootstrap is not None:
         yield args.bootstrap, None
         return
-    with TansuBroker() as broker:
+    with embedded_broker(kind) as broker:
         assert broker.process is not None
         yield broker.bootstrap, broker.process.pid
 
@@ -427,10 +428,12 @@ async def main_async(args: argparse.Namespace) -> None:
     tmp.mkdir()
     if not args.skip_sizes:
         for n in args.sizes:
-            with broker_for(args) as (bootstrap, broker_pid):
+            with broker_for(args, args.broker) as (bootstrap, broker_pid):
                 print(f"{n:,} SLOs (load {sb.loadavg()}), broker at {bootstrap} ...", flush=True)
                 sizes.append(await size_run(bootstrap, broker_pid, tmp, n, args))
-    cluster = await scale_cluster.run(lambda: broker_for(args), tmp, args)
+    # several workers in one group: Tansu (noida-db never completes a rebalance when a
+    # consumer joins a running group: ../shared/infra-notes.md)
+    cluster = await scale_cluster.run(lambda: broker_for(args, "tansu"), tmp, args)
     print(f"load average after: {sb.loadavg()}")
     if args.json:
         args.json.write_text(json.dumps({"machine": m, "sizes": [asdict(r) for r in sizes], **cluster}, indent=1))
@@ -439,7 +442,7 @@ async def main_async(args: argparse.Namespace) -> None:
         "## Scale (issue 11): `benchmarks/scale_bench.py`",
         "",
         f"{m['nproc']} cores, {m['cpu']}; Python {m['python']}; {m['date']}; code {m['code']}; broker "
-        + ("embedded Tansu" if args.bootstrap is None else args.bootstrap)
+        + (f"embedded {args.broker} (1 worker), Tansu (several)" if args.bootstrap is None else args.bootstrap)
         + f"; load average at the start of each part: {', '.join(f'{r.n:,}: {r.load_avg}' for r in sizes)}.",
         "",
     ]
@@ -457,7 +460,8 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=1000, help="events/s of the load phase")
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of the load phase")
     parser.add_argument("--interval", type=float, default=10.0, help="timer_interval_s of the topology (10)")
-    parser.add_argument("--bootstrap", default=None, help="an external broker instead of the embedded Tansu")
+    parser.add_argument("--bootstrap", default=None, help="an external broker instead of the embedded ones")
+    parser.add_argument("--broker", default=DEFAULT_BROKER, help="1-worker sizes: noida or tansu")
     parser.add_argument("--fetch-wait-ms", type=int, default=int(os.environ.get("SLO_FETCH_MAX_WAIT_MS", 5)))
     parser.add_argument("--consumer-fetch-wait-ms", type=int, default=5)
     parser.add_argument("--no-floor", action="store_true", help="skip the broker-alone baseline")
