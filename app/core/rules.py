@@ -101,6 +101,9 @@ def burns_above(
     return greater(burn, threshold, exact)
 
 
+_CLEARLY_BELOW = 1 - 1e-6  # far outside `greater`'s near-tie band (1e-9 relative)
+
+
 def firing_rules(
     rules: Iterable[BurnRateRule],
     period_us: int,
@@ -118,7 +121,9 @@ def firing_rules(
         if not rule.applies_to(period_us):
             continue
         long_w, short_w = rule.long_window, rule.short_window
-        if window_counts(short_w)[1] < min_short_events:
+        if burn_rates[long_w] < rule.threshold(period_us) * _CLEARLY_BELOW:
+            continue  # the common case, decided without the exact comparison below
+        if min_short_events and window_counts(short_w)[1] < min_short_events:
             continue
         if burns_above(rule, period_us, long_w, burn_rates[long_w], window_counts(long_w), budget_ratio) and (
             burns_above(rule, period_us, short_w, burn_rates[short_w], window_counts(short_w), budget_ratio)
