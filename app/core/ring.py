@@ -57,6 +57,7 @@ HOT_LAYOUT = tuple(
     for bucket_us, n, base, wbase, win_n in LAYOUT
 )
 ALL_TIERS = tuple(range(len(LAYOUT)))
+_FINEST_US = LAYOUT[0][0]
 N_BUCKETS = sum(spec.n_buckets for spec in TIERS)
 N_WINDOWS = sum(len(spec.windows) for spec in TIERS)
 
@@ -102,12 +103,13 @@ class RingView:
 
 
 class Rings:
-    __slots__ = ("counts", "heads", "win")
+    __slots__ = ("counts", "heads", "heads_at", "win")
 
     def __init__(self, now_us: int) -> None:
         self.counts = array(NARROW, bytes(8 * N_BUCKETS))
         self.heads = [bucket_of(now_us, bucket_us) for bucket_us, *_ in LAYOUT]  # bucket holding `now`
         self.win = [0] * (2 * N_WINDOWS)  # window i: win[2i] good, win[2i+1] total
+        self.heads_at: tuple[int, ...] | None = None  # counter index of each tier's head bucket (cache)
 
     def view(self, tier: int) -> RingView:
         return RingView(self, tier)
@@ -120,6 +122,31 @@ class Rings:
     def add(self, ts_us: int, good: int, total: int, tiers: tuple[int, ...] = ALL_TIERS) -> None:
         """Count an event with `ts_us <= now` (the caller guarantees it) in `tiers` (all)."""
         heads, win = self.heads, self.win
+        if tiers is ALL_TIERS and -(-ts_us // _FINEST_US) == heads[0]:
+            # The common case: an event in the newest finest bucket is in every tier's
+            # newest bucket (bucket edges of every tier are multiples of the finest) and
+            # so in every window.
+            counts = self.counts
+            heads_at = self.heads_at
+            if heads_at is None:
+                heads_at = tuple(at0 + 2 * (heads[t] % n) for t, (_, n, at0, _) in enumerate(HOT_LAYOUT))
+                self.heads_at = heads_at
+            done = 0
+            try:  # totals first: good <= total, so only a total can be the first to overflow
+                for at in heads_at:
+                    counts[at + 1] += total
+                    done += 1
+            except OverflowError:  # the first count past 32 bits: widen, then count the rest
+                self.widen()
+                counts = self.counts
+                for at in heads_at[done:]:
+                    counts[at + 1] += total
+            for at in heads_at:
+                counts[at] += good
+            for w in range(0, len(win), 2):
+                win[w] += good
+                win[w + 1] += total
+            return
         for t in tiers:
             bucket_us, n, at0, windows = HOT_LAYOUT[t]
             k = -(-ts_us // bucket_us)
@@ -149,6 +176,7 @@ class Rings:
             new_head = -(-now_us // bucket_us)
             if new_head <= head:
                 continue
+            self.heads_at = None
             if new_head - head >= n:
                 self._clear(t)
             else:
