@@ -41,9 +41,9 @@ RuleIdPath = Annotated[
 PeriodQuery = Annotated[
     str,
     Query(
-        min_length=1,
-        max_length=20,
-        description=f"The report's interval: {PERIOD_FORMS} (a month, quarter, year or ISO week, UTC).",
+        pattern=r"^(19[7-9][0-9]|[2-9][0-9]{3})(-(0[1-9]|1[0-2])|-Q[1-4]|-W(0[1-9]|[1-4][0-9]|5[0-3]))?$",
+        description=f"The report's interval: {PERIOD_FORMS} (a month, quarter, year or ISO week, UTC). "
+        "A period beyond the history's retention (400 days) or a week 53 its ISO year lacks is a 422.",
     ),
 ]
 FormatQuery = Annotated[
@@ -347,7 +347,7 @@ def create_app(
         return [p.judged(slo.target_percentage) for p in points]
 
     report_responses: dict[int | str, dict[str, Any]] = {
-        200: {"content": {"text/csv": {}, "text/markdown": {}}, "description": "The report"}
+        200: {"content": {"text/csv": {}, "text/markdown": {}}, "description": "The report"},
     }
 
     async def _report(period: str, slos: list[SLO], fmt: ReportFormat) -> Response | ComplianceReport:
