@@ -88,6 +88,38 @@ def cmd_replay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from app.core.intervals import BadInterval, custom_interval, parse_period
+    from app.domain.reports import ReportFormat, render
+    from app.report import offline_report
+
+    try:
+        if args.period is not None:
+            if args.from_ is not None or args.to is not None:
+                raise UsageError("--period", "give either --period or --from/--to, not both")
+            interval = parse_period(args.period, "--period")
+        elif args.from_ is None or args.to is None:
+            raise UsageError("--period", "give --period PERIOD, or both --from and --to")
+        else:
+            interval = custom_interval(args.from_, args.to, "--from/--to")
+        slos = load_slos(Path(args.slos))
+        data = _read_events(args.events)
+        prepared = prepare(
+            slos, data, args.at, fallback_now_us=time.time_ns() // 1000, max_skew_us=round(args.max_skew * 1_000_000)
+        )
+        report = offline_report(prepared, interval, args.service)
+    except BadInterval as exc:
+        flags = {"service": "--service", "period": "--period" if args.period is not None else "--from/--to"}
+        argument = flags.get(exc.argument, exc.argument)
+        raise UsageError(argument, exc.reason) from exc
+    out.write(render(report, ReportFormat(args.format)))
+    err.write(
+        f"report: {interval.label}, {len(report.slos)} SLO(s), {prepared.ts_us.size} events accepted, "
+        f"{len(prepared.rejections)} rejected\n"
+    )
+    return 0
+
+
 def _settings(args: argparse.Namespace) -> WorkerSettings:
     """The environment's settings, then the flags given."""
     return WorkerSettings.from_env(bootstrap=args.bootstrap, topology_path=args.topology)
@@ -243,6 +275,18 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--alerts", action="store_true", help="with --emit-all: also write alert events (slo_alert)")
     rp.add_argument("--max-skew", type=float, default=300.0, help="seconds a timestamp may lie ahead (300)")
     rp.set_defaults(func=cmd_replay)
+
+    rep = sub.add_parser("report", help="compliance report of SLOs over a period, from a file of SLI events")
+    rep.add_argument("--slos", required=True, help="YAML file with a top-level 'slos:' list")
+    rep.add_argument("--events", required=True, help="JSON lines of SLI events ('-' = stdin)")
+    rep.add_argument("--period", default=None, help="2026-10 (month), 2026-Q4, 2026 (year) or 2026-W44 (ISO week)")
+    rep.add_argument("--from", dest="from_", type=_at, default=None, help="interval start (RFC 3339), with --to")
+    rep.add_argument("--to", type=_at, default=None, help="interval end, exclusive (RFC 3339), with --from")
+    rep.add_argument("--at", type=_at, default=None, help="evaluation instant (default: the newest accepted event)")
+    rep.add_argument("--service", default=None, help="only this service's SLOs")
+    rep.add_argument("--format", choices=["json", "csv", "md"], default="json")
+    rep.add_argument("--max-skew", type=float, default=300.0, help="seconds a timestamp may lie ahead (300)")
+    rep.set_defaults(func=cmd_report)
 
     run = sub.add_parser("run", help="run the streaming worker (embedded broker when none is configured)")
     _stream_flags(run)

@@ -380,3 +380,157 @@ def evaluate(
         status=status,
         budget_alerts=budget_alerts(slo, total, consumed),
     )
+
+
+# -- compliance reports (contract "Extensions" -> "Reports") -----------------------------
+
+
+def iso_week_bounds(year: int, week: int) -> tuple[int, int]:
+    """[start, end) of ISO week `week` of `year`: Monday 00:00 UTC for 7 days."""
+    jan4 = datetime(year, 1, 4, tzinfo=UTC)  # ISO week 1 holds January 4th
+    monday = jan4 - timedelta(days=jan4.weekday()) + timedelta(weeks=week - 1)
+    return us_of(monday), us_of(monday + timedelta(days=7))
+
+
+class WindowSums:
+    """(good, total) over (a, t] for one SLO's events, by bisection on prefix sums."""
+
+    def __init__(self, events: Iterable[Event]) -> None:
+        mine = sorted(events, key=lambda e: e.ts_us)
+        self.ts = [e.ts_us for e in mine]
+        self.good = [0]
+        self.total = [0]
+        for e in mine:
+            self.good.append(self.good[-1] + e.good)
+            self.total.append(self.total[-1] + e.total)
+
+    def between(self, lo_exclusive: int, hi_inclusive: int) -> tuple[int, int]:
+        from bisect import bisect_right
+
+        a, b = bisect_right(self.ts, lo_exclusive), bisect_right(self.ts, hi_inclusive)
+        return self.good[b] - self.good[a], self.total[b] - self.total[a]
+
+
+def window_start(name: str, t_us: int, bucket_us: dict[str, int] | None) -> int:
+    """Exclusive far edge of window `name` at t: t - W exactly, or, with bucket widths
+    (the contract's "Resolution"), the edge of the oldest whole bucket the window holds."""
+    length = WINDOWS[name]
+    if bucket_us is None:
+        return t_us - length
+    b = bucket_us[name]
+    return (-(-t_us // b) - length // b) * b
+
+
+def rules_firing_at(slo: SLO, sums: WindowSums, t_us: int, bucket_us: dict[str, int] | None) -> list[Rule]:
+    """The SLO's burn-rate rules that fire at instant t (both burn rates above the factor)."""
+    b = budget_fraction_of(slo.target_percentage)
+    _, length = period_of(TimePeriod(slo.time_period), t_us)
+    out = []
+    for rule in rules_of(slo):
+        if rule.threshold is None and not rule_applies(rule, length):
+            continue
+        factor = rule_factor(rule, length)
+        short = sums.between(window_start(rule.short, t_us, bucket_us), t_us)
+        if short[1] < slo.min_short_window_events:
+            continue
+        long = sums.between(window_start(rule.long, t_us, bucket_us), t_us)
+        if burn(*long, b) > factor and burn(*short, b) > factor:
+            out.append(rule)
+    return out
+
+
+@dataclass
+class RefReportRow:
+    slo_id: str
+    good: int
+    total: int
+    sli: Fraction | None
+    consumed: Fraction
+    budget_minutes: Fraction
+    consumed_minutes: Fraction
+    worst_burn_rate_1h: Fraction | None
+    alert_minutes: int
+    pages: int
+    tickets: int
+    status: str
+
+
+def report_row(
+    slo: SLO,
+    events: Sequence[Event],
+    from_us: int,
+    to_us: int,
+    now_us: int,
+    bucket_us: dict[str, int] | None = None,
+) -> RefReportRow:
+    """One SLO's report row over [from, to) at now, from its accepted events."""
+    mine = [e for e in events if e.slo_id == slo.slo_id]
+    good = sum(e.good for e in mine if from_us <= e.ts_us < to_us)
+    total = sum(e.total for e in mine if from_us <= e.ts_us < to_us)
+    bad = total - good
+    b = budget_fraction_of(slo.target_percentage)
+    target = dec(slo.target_percentage) / 100
+    consumed = Fraction(bad) / (b * total) if total else Fraction(0)
+    budget_minutes = b * Fraction(to_us - from_us, MINUTE)
+    sums = WindowSums(mine)
+    # Whole minutes [t - 1 min, t) of R that have closed by now, evaluated at t.
+    end = min(to_us, now_us)
+    minutes = [t for t in range(-(-from_us // MINUTE) * MINUTE, end + 1, MINUTE) if from_us + MINUTE <= t <= end]
+    alert_minutes = pages = tickets = 0
+    before = {r.name for r in rules_firing_at(slo, sums, minutes[0] - MINUTE, bucket_us)} if minutes else set()
+    for t in minutes:
+        firing = rules_firing_at(slo, sums, t, bucket_us)
+        alert_minutes += bool(firing)
+        for rule in firing:
+            if rule.name not in before:
+                pages += rule.severity == Severity.PAGE
+                tickets += rule.severity == Severity.TICKET
+        before = {r.name for r in firing}
+    hours = [h for h in range(-(-from_us // HOUR) * HOUR, end + 1, HOUR) if from_us + HOUR <= h <= end]
+    worst = max((burn(*sums.between(h - HOUR, h), b) for h in hours), default=None)
+    if total == 0:
+        status = "no_data"
+    elif to_us <= now_us:
+        status = "met" if Fraction(good, total) >= target else "failed"
+    elif consumed >= 1:
+        status = "failed"
+    elif consumed >= Fraction(8, 10):
+        status = "at_risk"
+    elif consumed > 0 and now_us + (1 - consumed) * (to_us - from_us) / consumed < to_us:
+        status = "at_risk"  # the contract's time to exhaustion at the interval's own burn rate
+    else:
+        status = "met"
+    return RefReportRow(
+        slo_id=slo.slo_id,
+        good=good,
+        total=total,
+        sli=Fraction(100 * good, total) if total else None,
+        consumed=consumed,
+        budget_minutes=budget_minutes,
+        consumed_minutes=consumed * budget_minutes,
+        worst_burn_rate_1h=worst,
+        alert_minutes=alert_minutes,
+        pages=pages,
+        tickets=tickets,
+        status=status,
+    )
+
+
+def report_rollup(rows: Sequence[RefReportRow]) -> dict[str, object]:
+    good = sum(r.good for r in rows)
+    total = sum(r.total for r in rows)
+    counts = {s: sum(r.status == s for r in rows) for s in ("met", "at_risk", "failed", "no_data")}
+    judged = counts["met"] + counts["at_risk"] + counts["failed"]
+    return {
+        "good": good,
+        "total": total,
+        "sli": Fraction(100 * good, total) if total else None,
+        **counts,
+        "compliance_percentage": Fraction(100 * counts["met"], judged) if judged else None,
+    }
+
+
+def first_day_covered(now_us: int) -> int:
+    """Start of the first whole UTC day after the oldest accepted instant."""
+    oldest = now_us - HISTORY_RETENTION + 1
+    return -(-oldest // DAY) * DAY

@@ -25,8 +25,10 @@ from starlette.routing import Match
 from app.api.service import SloService
 from app.core.alerts import STALE_RULE
 from app.core.calendar import to_us
+from app.core.intervals import PERIOD_FORMS, BadInterval, parse_period
 from app.domain.enums import SLOStatus, SLOType
 from app.domain.models import DUPLICATE_RULE, SLO, AlertRule, ErrorBudget, SLIMetric, SLOStatusReport
+from app.domain.reports import ComplianceReport, ReportFormat, render, select_slos
 from app.domain.views import error_budget, no_data_report, status_report
 from app.errors import Unavailable
 
@@ -36,6 +38,18 @@ SloIdPath = Annotated[
 RuleIdPath = Annotated[
     str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$", description="rule id")
 ]
+PeriodQuery = Annotated[
+    str,
+    Query(
+        pattern=r"^(19[7-9][0-9]|[2-9][0-9]{3})(-(0[1-9]|1[0-2])|-Q[1-4]|-W(0[1-9]|[1-4][0-9]|5[0-3]))?$",
+        description=f"The report's interval: {PERIOD_FORMS} (a month, quarter, year or ISO week, UTC). "
+        "A period beyond the history's retention (400 days) or a week 53 its ISO year lacks is a 422.",
+    ),
+]
+FormatQuery = Annotated[
+    ReportFormat, Query(description="json (default), csv (one row per SLO) or md (summary, then the table).")
+]
+ServiceQuery = Annotated[str | None, Query(min_length=1, max_length=100, description="Only this service's SLOs.")]
 MAX_HISTORY_POINTS = 5000
 MAX_ALERT_RULES = 32  # SLO.alert_rules' max_length
 M = TypeVar("M", bound=BaseModel)
@@ -332,7 +346,59 @@ def create_app(
         points = await service.history(slo_id, start_us, end_us, step_s)
         return [p.judged(slo.target_percentage) for p in points]
 
+    report_responses: dict[int | str, dict[str, Any]] = {
+        200: {"content": {"text/csv": {}, "text/markdown": {}}, "description": "The report"},
+    }
+
+    async def _report(period: str, slos: list[SLO], fmt: ReportFormat) -> Response | ComplianceReport:
+        try:
+            interval = parse_period(period)
+            report = await service.report(interval, slos)
+        except BadInterval as exc:
+            raise _unprocessable("period", exc.reason) from exc
+        if fmt is ReportFormat.JSON:
+            return report
+        media = "text/csv" if fmt is ReportFormat.CSV else "text/markdown"
+        return PlainTextResponse(render(report, fmt), media_type=f"{media}; charset=utf-8")
+
+    @app.get("/api/v1/reports", tags=["reports"], responses=report_responses, response_model=ComplianceReport)
+    async def get_reports(
+        period: PeriodQuery,
+        service_name: ServiceQuery = None,
+        format: FormatQuery = ReportFormat.JSON,
+    ) -> Response | ComplianceReport:
+        """Compliance report of every enabled SLO (or one service's) over a period: per SLO, per
+        service and overall, from the worker's history (docs/semantics.md, "Reports")."""
+        try:
+            slos = select_slos(list(service.definitions().values()), service_name)
+        except BadInterval as exc:
+            raise _unprocessable("service_name", exc.reason) from exc
+        return await _report(period, sorted(slos, key=lambda s: s.slo_id), format)
+
+    @app.get(
+        "/api/v1/slos/{slo_id}/report",
+        tags=["reports"],
+        responses={**not_found, **report_responses},
+        response_model=ComplianceReport,
+    )
+    async def get_slo_report(
+        slo_id: SloIdPath,
+        period: PeriodQuery,
+        format: FormatQuery = ReportFormat.JSON,
+    ) -> Response | ComplianceReport:
+        """One SLO's compliance report over a period (its service's and the overall rollups are its own)."""
+        slo = known(slo_id)
+        return await _report(period, [slo], format)
+
     return app
+
+
+def _unprocessable(parameter: str, reason: str) -> HTTPException:
+    """A 422 shaped like pydantic's, naming the query parameter."""
+    return HTTPException(
+        422,
+        [{"loc": ["query", parameter], "msg": reason, "type": "value_error"}],
+    )
 
 
 def history_step_s(start_us: int, end_us: int, step_s: int | None) -> int:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from app.core.intervals import Interval
 from app.domain.models import SLO, ErrorBudget, SLIMetric, SLOStatusReport
+from app.domain.reports import ComplianceReport
 
 
 class SloService(Protocol):
@@ -27,6 +29,11 @@ class SloService(Protocol):
     async def error_budget(self, slo_id: str) -> ErrorBudget | None: ...
 
     async def history(self, slo_id: str, start_us: int, end_us: int, step_s: int) -> list[SLIMetric]: ...
+
+    async def report(self, interval: Interval, slos: list[SLO]) -> ComplianceReport:
+        """The compliance report of these SLOs over a PERIOD interval, now (raises
+        app.core.intervals.BadInterval for an interval beyond the history)."""
+        ...
 
     def ready(self) -> bool:
         """Partitions assigned and their state recovered."""

@@ -15,6 +15,7 @@ from app.core.alerts import AlertBook, Condition, Transition, step
 from app.core.changelog import FINEST_BUCKET_US, Guard, Part, add_guarded, calendar_parts_of, ring_parts_of_bucket
 from app.core.dedup import DedupWindow
 from app.core.evaluation import Objective, SloEvaluation, evaluate
+from app.core.report_book import ReportBook, is_period_start
 from app.core.state import WindowState
 
 META = "meta"
@@ -37,6 +38,7 @@ class SloUnit:
     seq: int = 0  # sequence of the last status event published
     last_status: StatusKey | None = None  # the last published; a timer publishes on a change only
     firing_events: dict[str, Any] = field(default_factory=dict)  # rule -> its open episode's event
+    report: ReportBook = field(default_factory=ReportBook)  # rule activity per day, for compliance reports
     # Changelog bookkeeping (only when the collection tracks changes):
     guard: Guard | None = None  # parts recovered from the changelog, until replay passes them
     guard_until: int = -1  # highest offset in the guard
@@ -59,14 +61,19 @@ class SloUnit:
         A timestamp ahead of `now_us` (within the skew) moves the SLO's time forward
         with it, so nothing waits in a buffer."""
         state = self.state
-        state.advance(max(now_us, ts_us))
-        if self.guard is not None and offset <= self.guard_until:
+        self.advance(max(now_us, ts_us), inclusive=False)
+        guarded = self.guard is not None and offset <= self.guard_until
+        if guarded:
+            assert self.guard is not None
             add_guarded(state, ts_us, good, total, offset, self.guard)
         else:
             self.guard = None
             state.add(ts_us, good, total)
+        if is_period_start(ts_us):
+            self.report.count_edge(ts_us, good, total, offset, guarded)
         if track:
             self.dirty_buckets[-(-ts_us // FINEST_BUCKET_US)] = offset  # ring parts: listed at the drain
+            self.note_report_changes(offset)
             dirty = self.dirty
             for part in calendar_parts_of(state, ts_us):
                 dirty[part] = offset
@@ -83,9 +90,26 @@ class SloUnit:
             self.dirty_buckets = {}
         return self.dirty
 
+    def advance(self, now_us: int, inclusive: bool = True) -> None:
+        """Move the SLO's time to `now_us`, evaluating every whole minute up to it (before it
+        unless `inclusive`) for the report book first (app/core/report_book)."""
+        if now_us > self.state.now_us or (inclusive and now_us > self.report.last_us):
+            self.report.close_minutes(self.objective, self.state, now_us, inclusive)
+            self.state.advance(now_us)
+
     def evaluate(self, now_us: int) -> SloEvaluation:
-        self.state.advance(now_us)
+        self.advance(now_us)
         return evaluate(self.objective, self.state)
+
+    def note_report_changes(self, offset: int) -> bool:
+        """Mark the report book's changed parts for the changelog; True if there were any."""
+        changed = self.report.changed
+        if not changed:
+            return False
+        for part in changed:
+            self.dirty[part] = max(offset, self.dirty.get(part, -1))
+        changed.clear()
+        return True
 
     def step_alerts(
         self, now: Sequence[Condition], now_us: int, period_start_us: int | None = None

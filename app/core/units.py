@@ -21,6 +21,7 @@ from app.core.changelog import CALENDAR_PARTS, RING_PARTS, Part, part_value, res
 from app.core.dedup import DEFAULT_DEDUP_HORIZON_US
 from app.core.enums import RejectReason, TimePeriod
 from app.core.evaluation import Objective, SloEvaluation
+from app.core.report_book import BOOK_PARTS
 from app.core.state import WindowState
 from app.core.unit import META, SloUnit, StatusKey
 
@@ -41,6 +42,7 @@ _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
 
 Record = tuple[bytes, bytes | None]  # changelog (key, value); None deletes the key
+CATCH_UP_US = 6 * 3600 * 1_000_000  # recovery evaluates the report book's missed minutes up to this gap
 
 
 class EventLike(Protocol):
@@ -132,7 +134,10 @@ class SloUnits:
             return SloUnit(objective, WindowState(now_us)).evaluate(now_us)
         if unit.objective is not objective:
             unit.objective = objective
-        return unit.evaluate(now_us)
+        report = unit.evaluate(now_us)
+        if self.track and unit.note_report_changes(-1):
+            self._dirty.add(objective.slo_id)
+        return report
 
     # -- alerts and publication -----------------------------------------------------
     def step_alerts(
@@ -213,6 +218,8 @@ class SloUnits:
             for part, offset in unit.changed_parts().items():
                 if part == META:
                     out.append((record_key(slo_id, part), _encode(_meta_value(unit, offset))))
+                elif part in BOOK_PARTS:
+                    out.append((record_key(slo_id, part), _encode(unit.report.part_value(part))))
                 else:
                     out.append((record_key(slo_id, part), _encode(part_value(unit.state, part, offset))))
             unit.dirty = {}
@@ -223,7 +230,7 @@ class SloUnits:
         delete, so that re-creating the id starts from empty windows."""
         unit = self.units.pop(slo_id, None)
         self._dirty.discard(slo_id)
-        parts = [*(name for names in RING_PARTS for name in names), *CALENDAR_PARTS, META]
+        parts = [*(name for names in RING_PARTS for name in names), *CALENDAR_PARTS, *BOOK_PARTS, META]
         if unit is not None and unit.dedup is not None:
             parts.extend(dedup_part(n, c) for n, seg in unit.dedup.segments.items() for c in range(seg.chunks))
         return [record_key(slo_id, part) for part in parts]
@@ -252,7 +259,10 @@ class SloUnits:
         for slo_id, parts in per_slo.items():
             meta = parts.pop(META, {"seq": 0, "now_us": now_us, "offset": -1})
             segments = {p: parts.pop(p) for p in [p for p in parts if p.startswith(DEDUP_PREFIX)]}
-            state, guard = restore(max(now_us, meta["now_us"]), parts.items())
+            book = [(p, parts.pop(p)) for p in BOOK_PARTS if p in parts]
+            # At the state's own time: moving on to `now_us` then closes the minutes in between
+            # (app/core/report_book), as it would have without the restart.
+            state, guard = restore(meta["now_us"], parts.items())
             state.last_event_us = meta.get("last_event_us")
             objective = objectives.get(slo_id) or Objective(slo_id, 99.0, TimePeriod.ROLLING_30D, enabled=False)
             unit = units.units[slo_id] = SloUnit(
@@ -267,6 +277,13 @@ class SloUnits:
                 guard=guard or None,
                 guard_until=max((m.offset for m in guard.values()), default=-1),
             )
+            unit.report.restore(book)
+            if now_us - state.now_us <= CATCH_UP_US:
+                unit.advance(now_us)  # the minutes since the state's last write are closed as they pass
+            else:  # too long away: the report book misses the gap (docs/semantics.md)
+                state.advance(now_us)
+            if unit.note_report_changes(-1):
+                units._dirty.add(slo_id)
             for part, (newest_us, ids) in segments.items():
                 number, index = dedup_chunk_of(part)
                 unit.ids().restore(number, index, newest_us, {i: (at, off) for i, at, off in ids})

@@ -14,7 +14,11 @@ import time
 
 from app.core.evaluation import SloEvaluation
 from app.core.history import history, state_buckets
+from app.core.intervals import Interval, check_retained
+from app.core.live_report import empty_row, live_row
+from app.core.reports import SloRow, build_report
 from app.domain.models import SLO, ErrorBudget, SLIMetric, SLOStatusReport
+from app.domain.reports import ComplianceReport, compliance_report
 from app.domain.views import error_budget, status_report
 from app.errors import Unavailable
 from app.stream.definitions_feed import delete_definition, publish_definition
@@ -87,12 +91,29 @@ class WorkerSloService:
         unit = store.get(slo_id) if store is not None else None
         if slo is None or unit is None:
             return []
+        unit.advance(self.worker.clock.now_us())
         state = unit.state
-        state.advance(self.worker.clock.now_us())
         return [
             SLIMetric.of(slo_id, p.end_us, step_s, p.good, p.total)
             for p in history(state_buckets(state), state.now_us, start_us, end_us, step_s * 1_000_000)
         ]
+
+    async def report(self, interval: Interval, slos: list[SLO]) -> ComplianceReport:
+        """From the SLOs' units on this worker (rings and report books); an SLO without one
+        has no data. With several workers, only the SLOs this worker owns have their data."""
+        now_us = self.worker.clock.now_us()
+        check_retained(interval, now_us)
+        rows: list[tuple[str, SloRow]] = []
+        for slo in slos:
+            store = self.worker.stores.get(partition_for(slo.slo_id.encode(), self.worker.n_partitions))
+            unit = store.get(slo.slo_id) if store is not None else None
+            if unit is None:
+                row = empty_row(slo.slo_id, slo.target_percentage, interval, now_us)
+            else:
+                unit.objective = self.worker.objectives.get(slo.slo_id, unit.objective)
+                row = live_row(unit, interval, now_us)
+            rows.append((slo.service_name, row))
+        return compliance_report(build_report(interval, now_us, rows), {s.slo_id: s for s in slos})
 
     def ready(self) -> bool:
         return self.worker.ready.is_set()

@@ -60,10 +60,23 @@ OPERATIONS = [
     ("GET", "/api/v1/slos/{slo_id}/status"),
     ("GET", "/api/v1/slos/{slo_id}/error-budget"),
     ("GET", "/api/v1/slos/{slo_id}/history"),
+    ("GET", "/api/v1/reports"),
+    ("GET", "/api/v1/slos/{slo_id}/report"),
     ("DELETE", "/api/v1/slos/{slo_id}"),  # last: it deletes the seeded SLOs it hits
 ]
 SEEDS = ("0", "00", "A", "a", "seed-schemathesis")
 PERIODS = ("ROLLING_30D", "CALENDAR_MONTH", "ROLLING_1H", "CALENDAR_QUARTER", "ROLLING_7D")
+
+
+# A report's period can be well formed (the schema's pattern) and still refused with a 422
+# naming it, as issue 12 asks: an ISO year without a week 53, or a period beyond the history's
+# 400 days, depend on the year's calendar and on today. No schema can say that; a 422 is allowed.
+REPORT_PATHS = {"/api/v1/reports", "/api/v1/slos/{slo_id}/report"}
+REPORTS_CONFIG = """\
+[[operations]]
+include-path-regex = "/reports?$"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "422"]
+"""
 
 
 @pytest.fixture(scope="module")
@@ -103,6 +116,7 @@ def test_schemathesis_run_with_every_check_finds_nothing(api: ApiWorker, tmp_pat
     argv += [f"{api.url}/openapi.json", "--checks", "all", "-H", f"Authorization: Bearer {TOKEN}"]
     argv += ["--max-examples", str(CLI_EXAMPLES), "--workers", "1", "--no-color", "--report-dir", str(tmp_path)]
     argv += ["--generation-deterministic"] if DERANDOMIZE else ["--generation-database", "none"]
+    (tmp_path / "schemathesis.toml").write_text(REPORTS_CONFIG)
     done = subprocess.run(argv, capture_output=True, text=True, timeout=220, check=False, cwd=tmp_path)
     assert done.returncode == 0, done.stdout[-12_000:] + done.stderr[-3_000:]
     assert "No issues found" in done.stdout or " passed" in done.stdout, done.stdout[-3_000:]
@@ -126,6 +140,9 @@ def test_operation_conforms_and_never_fails(api_schema: schemathesis.BaseSchema,
         suppress_health_check=list(HealthCheck),
     )
     def check(case: schemathesis.Case) -> None:
-        case.call_and_validate(headers=bearer(TOKEN), timeout=30, checks=list(checks.CHECKS.get_all()))
+        every = list(checks.CHECKS.get_all())
+        if path in REPORT_PATHS:  # the command's run checks these with 422 allowed (REPORTS_CONFIG)
+            every = [c for c in every if c.__name__ != "positive_data_acceptance"]
+        case.call_and_validate(headers=bearer(TOKEN), timeout=30, checks=every)
 
     check()
