@@ -34,6 +34,22 @@ class Topics(BaseModel):
     definitions: TopicName = Field("slo.definitions", pattern=r"^[A-Za-z0-9._-]{1,249}$")
     dead_letter: TopicName = Field("slo.dlq", pattern=r"^[A-Za-z0-9._-]{1,249}$")
     alerts: TopicName = Field("slo.alerts", pattern=r"^[A-Za-z0-9._-]{1,249}$")
+    reports: TopicName = Field(
+        "slo.reports",
+        pattern=r"^[A-Za-z0-9._-]{1,249}$",
+        description="Closed monthly and quarterly reports (app/stream/report_publisher); by default the "
+        "metrics topic's prefix + `.reports` (`slo.metrics` -> `slo.reports`).",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _reports_beside_metrics(cls, data: Any) -> Any:
+        """Unless named, the reports topic sits beside the metrics topic: `<prefix>.reports`."""
+        if isinstance(data, dict) and "reports" not in data and isinstance(data.get("metrics"), str):
+            prefix, dot, _ = data["metrics"].rpartition(".")
+            if dot:
+                return {**data, "reports": f"{prefix}.reports"}
+        return data
 
 
 class PulsarSink(BaseModel):
@@ -102,6 +118,13 @@ class Topology(BaseModel):
     )
     coalesce_ms: float = Field(
         2.0, ge=0, le=50, description="Longest a status event may wait to be merged with later ones."
+    )
+    report_delay_s: float = Field(
+        300.0,
+        ge=0,
+        le=7 * 86_400,
+        description="How long after a calendar month or quarter ends its closed report is published on "
+        "topics.reports (events of the period arriving later are in the live report API only).",
     )
     sinks: Sinks = Sinks()
     slos: list[SLO] = Field(default_factory=list)

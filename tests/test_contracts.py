@@ -48,12 +48,16 @@ def test_export_asyncapi_writes_it(tmp_path: Path) -> None:
 
 def test_every_channel_names_a_message_with_a_schema() -> None:
     doc = yaml.safe_load(DOC_PATH.read_text(encoding="utf-8"))
-    assert set(doc["channels"]) == {"metrics", "status", "alerts", "definitions", "deadLetters"}
+    assert set(doc["channels"]) == {"metrics", "status", "alerts", "reports", "definitions", "deadLetters"}
     for name, channel in doc["channels"].items():
-        [ref] = [m["$ref"] for m in channel["messages"].values()]
-        message = resolve(doc, ref)
-        assert message["payload"], name
-        assert message["bindings"]["kafka"]["key"]["type"] == "string", name
+        refs = [m["$ref"] for m in channel["messages"].values()]
+        assert len(refs) == (2 if name == "reports" else 1), name
+        for ref in refs:
+            message = resolve(doc, ref)
+            assert message["payload"], name
+            assert message["bindings"]["kafka"]["key"]["type"] == "string", name
+    reports = doc["channels"]["reports"]["messages"]
+    assert set(reports) == {"SloReportEvent", "ReportRollupEvent"}
     for schema in doc["components"]["schemas"].values():
         jsonschema.Draft7Validator.check_schema(schema)  # AsyncAPI's schema dialect: draft 7 and more
 

@@ -131,3 +131,24 @@ def period_label(kind: str, period: Period) -> str:
     if kind == "quarter":
         return f"{start.year:04d}-Q{(start.month - 1) // 3 + 1}"
     return f"{start.year:04d}"
+
+
+REPORT_KINDS = ("month", "quarter")  # the calendar periods whose closed reports are published
+
+
+def closed_since(kind: str, after_end_us: int, until_us: int) -> list[Interval]:
+    """The calendar periods of `kind` ("month", "quarter") that end after `after_end_us` and
+    by `until_us`, oldest first; only those still within the history's retention."""
+    out: list[Interval] = []
+    end_us = calendar_period(kind, until_us).start_us  # the end of the last period closed by until_us
+    oldest_end_us = until_us - HISTORY_RETENTION_US
+    while end_us > after_end_us and end_us > oldest_end_us:
+        period = calendar_period(kind, end_us - 1)
+        out.append(Interval(period.start_us, period.end_us, period_label(kind, period)))
+        end_us = period.start_us
+    return out[::-1]
+
+
+def last_closed_end_us(kind: str, now_us: int) -> int:
+    """The end of the last period of `kind` closed at `now_us` (the start of the current one)."""
+    return calendar_period(kind, now_us).start_us

@@ -9,7 +9,7 @@ one per SLO touched per batch is the hot path (benchmarks/status_event_bench.py)
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -172,6 +172,70 @@ class AlertEvent(msgspec.Struct, kw_only=True, tag_field="event_type", tag="slo_
     ]
 
 
+PeriodKind = Literal["month", "quarter"]
+PeriodText = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{4}-([0-9]{2}|Q[1-4])$", description="2026-11 or 2026-Q4.")]
+ReportStatusText = Literal["met", "at_risk", "failed", "no_data"]
+Percent = Annotated[float | None, msgspec.Meta(description="A percentage; null without data.")]
+
+
+class SloReportEvent(msgspec.Struct, kw_only=True, tag_field="event_type", tag="slo_report", gc=False):
+    """Published on the reports topic (key = slo_id) by the SLO's owner once a calendar month or
+    quarter has closed (`report_delay_s` after its end): the SLO's row of the closed report,
+    the figures of `python -m app report --period <period>` (docs/semantics.md, Reports)."""
+
+    event_id: Annotated[str, msgspec.Meta(description="`<slo_id>:<period>`: the same if it is ever published again.")]
+    period: PeriodText
+    period_kind: PeriodKind
+    from_: Instant = msgspec.field(name="from")
+    to: Annotated[Instant, msgspec.Meta(description="The period's end (exclusive).")]
+    at: Annotated[Instant, msgspec.Meta(description="The evaluation instant (after `to`: the report is closed).")]
+    partition: Annotated[int, msgspec.Meta(ge=0, description="The SLO's partition (of the metrics topic).")]
+    partition_slos: Annotated[
+        int, msgspec.Meta(ge=1, description="How many SLOs of that partition the period's reports cover.")
+    ]
+    slo_id: str
+    slo_name: str
+    service_name: str
+    good: Count
+    total: Count
+    sli: Percent
+    target: float
+    status: ReportStatusText
+    error_budget_consumed: Ratio
+    budget_minutes: float
+    consumed_minutes: float
+    worst_burn_rate_1h: float | None
+    alert_minutes: Count
+    pages: Count
+    tickets: Count
+
+
+class ReportRollupEvent(msgspec.Struct, kw_only=True, tag_field="event_type", tag="slo_report_rollup", gc=False):
+    """Published on the reports topic (key = the service name, `*` for all SLOs) once every SLO
+    it covers has its SloReportEvent for the period: their good and total summed and the
+    count of SLOs per status (the rollups of `python -m app report`)."""
+
+    event_id: Annotated[str, msgspec.Meta(description="`rollup:<service or *>:<period>`.")]
+    period: PeriodText
+    period_kind: PeriodKind
+    from_: Instant = msgspec.field(name="from")
+    to: Instant
+    at: Annotated[Instant, msgspec.Meta(description="The latest evaluation instant of the SLOs' reports.")]
+    scope: Literal["service", "all"]
+    service_name: Annotated[str | None, msgspec.Meta(description="Null for the rollup of all SLOs.")]
+    slo_ids: list[str]
+    good: Count
+    total: Count
+    sli: Percent
+    met: Count
+    at_risk: Count
+    failed: Count
+    no_data: Count
+    compliance_percentage: Annotated[
+        float | None, msgspec.Meta(description="100 * met / (met + at_risk + failed); null if none.")
+    ]
+
+
 Digits = Annotated[str, msgspec.Meta(pattern="^[0-9]+$")]
 
 
@@ -194,3 +258,4 @@ class DeadLetterHeaders(msgspec.Struct, kw_only=True, gc=False):
 STATUS_DECODER = msgspec.json.Decoder(StatusEvent)
 ALERT_DECODER = msgspec.json.Decoder(AlertEvent)
 OUTPUT_DECODER = msgspec.json.Decoder(StatusEvent | AlertEvent)  # the status and alerts topics, either
+REPORTS_DECODER = msgspec.json.Decoder(SloReportEvent | ReportRollupEvent)  # the reports topic

@@ -15,7 +15,7 @@ import msgspec
 
 from app import __version__
 from app.domain.events import WireEvent
-from app.domain.messages import AlertEvent, DeadLetterHeaders, StatusEvent
+from app.domain.messages import AlertEvent, DeadLetterHeaders, ReportRollupEvent, SloReportEvent, StatusEvent
 from app.domain.models import SLO
 from app.topology import Topics
 
@@ -43,7 +43,8 @@ def schemas() -> dict[str, Any]:
     """Every message schema, by component name: msgspec's for the events, pydantic's for
     definitions. A name both generate (the enums they share) must list the same values."""
     _, structs = msgspec.json.schema_components(
-        [WireEvent, StatusEvent, AlertEvent, DeadLetterHeaders], ref_template=SCHEMAS + "{name}"
+        [WireEvent, StatusEvent, AlertEvent, SloReportEvent, ReportRollupEvent, DeadLetterHeaders],
+        ref_template=SCHEMAS + "{name}",
     )
     slo = SLO.model_json_schema(ref_template=SCHEMAS + "{model}")
     models = {**slo.pop("$defs"), "SLO": slo}
@@ -59,11 +60,13 @@ def _key() -> dict[str, Any]:
     return {"kafka": {"key": {"type": "string", "description": "The SLO's slo_id."}, "bindingVersion": KAFKA_BINDING}}
 
 
-def _channel(address: str, description: str, message: str, *, compacted: bool = False) -> dict[str, Any]:
+def _channel(
+    address: str, description: str, message: str, *, compacted: bool = False, more: tuple[str, ...] = ()
+) -> dict[str, Any]:
     channel: dict[str, Any] = {
         "address": address,
         "description": description,
-        "messages": {message: {"$ref": f"#/components/messages/{message}"}},
+        "messages": {m: {"$ref": f"#/components/messages/{m}"} for m in (message, *more)},
     }
     if compacted:
         channel["bindings"] = {
@@ -137,6 +140,15 @@ def asyncapi(version: str = __version__) -> dict[str, Any]:
                 "Alertmanager and Pulsar forwarders read.",
                 "AlertEvent",
             ),
+            "reports": _channel(
+                topics.reports,
+                "Closed reports out: when a calendar month or quarter has ended (report_delay_s later), one "
+                "SloReportEvent per enabled SLO (key slo_id), then one ReportRollupEvent per service (key: the "
+                "service name) and one for all SLOs (key `*`), each once per period (drop a repeat by event_id). "
+                "Every worker reads this topic in full to build the rollups.",
+                "SloReportEvent",
+                more=("ReportRollupEvent",),
+            ),
             "definitions": _channel(
                 topics.definitions,
                 "SLO definitions, compacted: the latest record of a slo_id is its definition, a tombstone "
@@ -155,6 +167,10 @@ def asyncapi(version: str = __version__) -> dict[str, Any]:
             "consumeSliEvents": _operation("receive", "metrics", "SliEvent", "Count SLI events."),
             "publishStatus": _operation("send", "status", "StatusEvent", "Publish an SLO's figures."),
             "publishAlerts": _operation("send", "alerts", "AlertEvent", "Publish alert transitions."),
+            "publishReports": _operation("send", "reports", "SloReportEvent", "Publish a closed period's report."),
+            "publishRollups": _operation(
+                "send", "reports", "ReportRollupEvent", "Publish a closed period's service and overall rollups."
+            ),
             "readDefinitions": _operation("receive", "definitions", "Definition", "Follow the definitions."),
             "writeDefinitions": _operation("send", "definitions", "Definition", "Create, replace or delete."),
             "deadLetter": _operation("send", "deadLetters", "DeadLetter", "Set a rejected record aside."),
@@ -173,6 +189,26 @@ def asyncapi(version: str = __version__) -> dict[str, Any]:
                 "AlertEvent": _message(
                     "AlertEvent", "Alert event", {"$ref": SCHEMAS + "AlertEvent"}, "event_type slo_alert."
                 ),
+                "SloReportEvent": _message(
+                    "SloReportEvent",
+                    "SLO report event",
+                    {"$ref": SCHEMAS + "SloReportEvent"},
+                    "event_type slo_report; key slo_id.",
+                ),
+                "ReportRollupEvent": {
+                    **_message(
+                        "ReportRollupEvent",
+                        "Report rollup event",
+                        {"$ref": SCHEMAS + "ReportRollupEvent"},
+                        "event_type slo_report_rollup.",
+                    ),
+                    "bindings": {
+                        "kafka": {
+                            "key": {"type": "string", "description": "The service name; `*` for all SLOs."},
+                            "bindingVersion": KAFKA_BINDING,
+                        }
+                    },
+                },
                 "Definition": _message(
                     "Definition",
                     "SLO definition",

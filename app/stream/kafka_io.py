@@ -82,6 +82,7 @@ def partition_for(key: bytes, n_partitions: int) -> int:
 
 
 ALERTS_RETENTION_MS = 90 * 86_400 * 1000
+REPORTS_RETENTION_MS = 400 * 86_400 * 1000
 
 
 class _Muted(logging.Filter):
@@ -185,6 +186,9 @@ async def ensure_topics(
             NewTopic(t.dead_letter, n, rf, topic_configs=output),
             # Sinks rebuild open alerts from this topic: keep it longer than any alert lasts.
             NewTopic(t.alerts, n, rf, topic_configs={"retention.ms": str(ALERTS_RETENTION_MS)}),
+            # Closed reports (key slo_id or service): read in full by every worker's rollup
+            # aggregator (app/stream/report_rollups), so kept as long as the history.
+            NewTopic(t.reports, n, rf, topic_configs={"retention.ms": str(REPORTS_RETENTION_MS)}),
             NewTopic(t.definitions, 1, rf, topic_configs=compact),
             NewTopic(changelog, n, rf, topic_configs=compact),
         ]

@@ -16,6 +16,9 @@ One asyncio loop, four activities:
     so an incident that slides out of its windows resolves alone; it also ends
     the alerts of deleted or disabled SLOs and purges deleted ones' state;
   * the definitions feed (app/stream/definitions_feed);
+  * closed monthly and quarterly reports: the timer's hook publishes the owned
+    partitions' (app/stream/report_publisher), and the rollup aggregator
+    publishes the service rollups this worker owns (app/stream/report_rollups);
   * the sink forwarders, if configured (app/sinks).
 A rebalance is handled under the same lock as a batch: revoked partitions are
 flushed and committed, assigned ones are rebuilt from the changelog first.
@@ -59,6 +62,8 @@ from app.stream.kafka_io import (
 from app.stream.metrics import WorkerMetrics
 from app.stream.read_model import ReadModel
 from app.stream.record_batches import RecordBatches
+from app.stream.report_publisher import ReportPublisher
+from app.stream.report_rollups import RollupAggregator
 from app.stream.settings import WorkerSettings
 from app.topology import Topology
 
@@ -133,6 +138,8 @@ class Worker:
             on_status,
             topology.partitions,
         )
+        self.reports = ReportPublisher(topology.topics.reports, topology.report_delay_s)
+        self.rollups = RollupAggregator(bootstrap, topology.topics.reports)
         self.ready = asyncio.Event()
         self._lock = asyncio.Lock()
         self._stopping = asyncio.Event()
@@ -149,6 +156,15 @@ class Worker:
         self._uncommitted: dict[TopicPartition, int] = {}  # processed input, not yet committed
         self._inflight: Sends = []  # sends of those batches, not yet known to be acknowledged
         self._committed_at = time.monotonic()
+
+    @property
+    def lock(self) -> asyncio.Lock:
+        """Held by a batch, a timer slice and a rebalance: the partitions' state is stable under it."""
+        return self._lock
+
+    def partition_of(self, key: str) -> int:
+        """The metrics partition of a key: its owner's (slo_id, or a report rollup's key)."""
+        return self._owner_partition[key.encode()]
 
     # -- lifecycle -------------------------------------------------------------
     async def start(self) -> None:
@@ -169,6 +185,7 @@ class Worker:
         self._owner_partition = KeyPartitions(self.n_partitions)
         self._status_partition = KeyPartitions(len(await self.producer.partitions_for(self.topics.status)))
         self.alerts.partition_of = KeyPartitions(len(await self.producer.partitions_for(self.topics.alerts)))
+        await self.rollups.start(self, len(await self.producer.partitions_for(self.topics.reports)))
         self.consumer.subscribe([self.topics.metrics], listener=RebalanceHooks(self.release, self.recover))
         await self.consumer.start()
         self._tasks = [
@@ -182,6 +199,7 @@ class Worker:
         the worker and its exception propagates (the process exits non-zero)."""
         stopping = asyncio.create_task(self._stopping.wait())
         watched = [*self._tasks, *self.sinks.tasks(), *([self.feed.task] if self.feed.task else [])]
+        watched.extend(self.rollups.tasks)
         if self.read_model is not None and self.read_model.task is not None:
             watched.append(self.read_model.task)
         await asyncio.wait([stopping, *watched], return_when=asyncio.FIRST_COMPLETED)
@@ -211,6 +229,7 @@ class Worker:
         await self.sinks.stop()
         await self.consumer.stop()  # commits nothing itself; sends LeaveGroup
         await self.feed.stop()
+        await self.rollups.stop()
         await self.reader.stop()
         await self.producer.stop()
         if self.read_model is not None:
@@ -219,7 +238,8 @@ class Worker:
     async def close(self) -> None:
         """After a failed start: close every client, started or not (each step bounded)."""
         self._stopping.set()
-        steps = [self.sinks.stop, self.consumer.stop, self.feed.stop, self.reader.stop, self.producer.stop]
+        steps = [self.sinks.stop, self.consumer.stop, self.feed.stop, self.rollups.stop, self.reader.stop]
+        steps.append(self.producer.stop)
         if self.read_model is not None:
             steps.append(self.read_model.stop)
         for step in steps:
@@ -253,6 +273,7 @@ class Worker:
             await self.producer.flush()
             await self.commit()  # what was processed here is not replayed by the next owner
             for tp in revoked:
+                self.reports.forget(tp.partition)
                 store = self.stores.pop(tp.partition, None)
                 for slo_id in store.units if store else ():
                     if slo_id in self.definitions:  # the new owner exports this SLO now
@@ -271,10 +292,16 @@ class Worker:
                 if key is not None:
                     by_partition[tp.partition].append((key, value))
             now = self.clock.now_us()
+            marks = RecordBatches(self.producer)
             for partition, recs in by_partition.items():
+                recs, mark = self.reports.take_mark(partition, recs, now)
+                if mark is not None:  # a new partition: the periods closed so far count as published
+                    marks.add(self.changelog, partition, *mark)
                 self.stores[partition] = SloUnits.recover(
                     self.objectives, recs, now, self.max_skew_us, self.dedup_horizon_us
                 )
+            self._inflight.extend(await marks.send())
+        self.rollups.wake()  # keys this worker owns now may have rollups to publish
         elapsed = time.perf_counter() - started
         self.stats["recoveries"] += 1
         self.metrics.recovery.set(elapsed)
@@ -496,6 +523,7 @@ class Worker:
                 await asyncio.sleep(0)  # let a waiting batch in between slices
         if self.read_model is not None:
             self.read_model.flush()  # hands the writes to its writer task: never waits on Redis
+        await self.reports.publish_due(self, now)  # closed months and quarters, once (report_publisher)
         self.metrics.timer_pass.set(time.perf_counter() - started)
         self.metrics.timer_longest_hold.set(longest)
 
