@@ -59,6 +59,7 @@ class ReportBook:
     edges: array | None = None  # type: ignore[type-arg]  # [ts, good, total] * n, period starts only
     edges_offset: int = -1  # input offset of the last event counted in `edges`
     changed: set[str] = field(default_factory=set)  # parts to write to the changelog
+    version: int = 0  # counts the changes noted (app/core/unit): a copy of the book knows it is behind
 
     # -- events ----------------------------------------------------------------------
     def count_edge(self, ts_us: int, good: int, total: int, offset: int, guarded: bool) -> None:

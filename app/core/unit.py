@@ -109,6 +109,7 @@ class SloUnit:
         for part in changed:
             self.dirty[part] = max(offset, self.dirty.get(part, -1))
         changed.clear()
+        self.report.version += 1
         return True
 
     def step_alerts(

@@ -33,7 +33,10 @@ class ReportInterval(BaseModel):
     label: str = Field(description="The PERIOD text (2026-10, 2026-Q4, 2026, 2026-W44) or 'custom'.")
     at: datetime = Field(description="The evaluation instant: decides whether the interval is closed.")
     closed: bool = Field(description="to <= at: the report no longer changes.")
-    complete: bool = Field(description="False when the interval starts before the retained history (400 days).")
+    complete: bool = Field(
+        description="False when figures are missing: the interval starts before the retained history (400 days), "
+        "or some SLOs' state is not available to the worker that answered (`unavailable_slos`)."
+    )
     first_day_covered: str = Field(description="The first UTC day (YYYY-MM-DD) the history holds at `at`.")
 
     model_config = ConfigDict(populate_by_name=True)
@@ -77,6 +80,11 @@ class ComplianceReport(BaseModel):
     slos: list[SloReportRow]
     services: list[ServiceRollup]
     all: RollupRow
+    unavailable_slos: list[str] = Field(
+        default_factory=list,
+        description="SLOs left out of the rows and rollups: owned by another worker, and no read model "
+        "(REDIS_URL) to read them from. Empty when every SLO is reported.",
+    )
 
 
 def select_slos(slos: Sequence[SLO], service: str | None, argument: str = "service") -> list[SLO]:
@@ -127,7 +135,8 @@ def _rollup_fields(r: Rollup) -> dict[str, object]:
     }
 
 
-def compliance_report(report: Report, slos: Mapping[str, SLO]) -> ComplianceReport:
+def compliance_report(report: Report, slos: Mapping[str, SLO], unavailable: Sequence[str] = ()) -> ComplianceReport:
+    """`unavailable`: SLOs whose state the answering worker cannot read (not in `report`)."""
     iv = report.interval
     return ComplianceReport(
         interval=ReportInterval(
@@ -136,12 +145,13 @@ def compliance_report(report: Report, slos: Mapping[str, SLO]) -> ComplianceRepo
             label=iv.label,
             at=to_datetime(report.now_us),
             closed=report.closed,
-            complete=report.complete,
+            complete=report.complete and not unavailable,
             first_day_covered=isoformat_z(report.first_day_covered_us)[:10],
         ),
         slos=[slo_report_row(slos[row.slo_id], row) for row in report.rows],
         services=[ServiceRollup(service_name=name, **_rollup_fields(r)) for name, r in report.services],
         all=RollupRow(**_rollup_fields(report.all)),
+        unavailable_slos=sorted(unavailable),
     )
 
 
@@ -181,8 +191,13 @@ def report_markdown(report: ComplianceReport, worst: int = 5) -> str:
         "",
         f"Interval {isoformat_z_dt(iv.from_)} to {isoformat_z_dt(iv.to)}, {state}.",
     ]
-    if not iv.complete:
+    if iv.from_.date().isoformat() < iv.first_day_covered:
         lines.append(f"**Incomplete**: the history starts on {iv.first_day_covered}; earlier days are missing.")
+    if report.unavailable_slos:
+        lines.append(
+            f"**Incomplete**: {len(report.unavailable_slos)} SLOs are owned by other workers and left out: "
+            + ", ".join(f"`{_md_cell(s)}`" for s in report.unavailable_slos)
+        )
     lines += [
         "",
         "## Summary",

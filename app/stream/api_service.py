@@ -15,7 +15,7 @@ import time
 from app.core.evaluation import SloEvaluation
 from app.core.history import history, state_buckets
 from app.core.intervals import Interval, check_retained
-from app.core.live_report import empty_row, live_row
+from app.core.live_report import empty_row, source_row
 from app.core.reports import SloRow, build_report
 from app.domain.models import SLO, ErrorBudget, SLIMetric, SLOStatusReport
 from app.domain.reports import ComplianceReport, compliance_report
@@ -23,6 +23,7 @@ from app.domain.views import error_budget, status_report
 from app.errors import Unavailable
 from app.stream.definitions_feed import delete_definition, publish_definition
 from app.stream.kafka_io import partition_for
+from app.stream.report_publisher import slo_row_of
 from app.stream.worker import Worker
 
 APPLY_TIMEOUT_S = 10.0
@@ -99,21 +100,29 @@ class WorkerSloService:
         ]
 
     async def report(self, interval: Interval, slos: list[SLO]) -> ComplianceReport:
-        """From the SLOs' units on this worker (rings and report books); an SLO without one
-        has no data. With several workers, only the SLOs this worker owns have their data."""
-        now_us = self.worker.clock.now_us()
+        """With a read model, every SLO's row from its copy there (the same on every worker);
+        without one, from the SLOs' units on this worker (an SLO without one has no data), and
+        the SLOs of partitions another worker owns are listed as unavailable, not reported."""
+        worker = self.worker
+        now_us = worker.clock.now_us()
         check_retained(interval, now_us)
         rows: list[tuple[str, SloRow]] = []
+        unavailable: list[str] = []
         for slo in slos:
-            store = self.worker.stores.get(partition_for(slo.slo_id.encode(), self.worker.n_partitions))
-            unit = store.get(slo.slo_id) if store is not None else None
-            if unit is None:
-                row = empty_row(slo.slo_id, slo.target_percentage, interval, now_us)
+            if worker.read_model is not None:
+                src = await worker.read_model.report_source(slo.slo_id)
+                if src is None:
+                    row = empty_row(slo.slo_id, slo.target_percentage, interval, now_us)
+                else:
+                    row = source_row(slo.slo_id, slo.target_percentage, src, interval, now_us)
+            elif worker.partition_of(slo.slo_id) not in worker.stores:
+                unavailable.append(slo.slo_id)
+                continue
             else:
-                unit.objective = self.worker.objectives.get(slo.slo_id, unit.objective)
-                row = live_row(unit, interval, now_us)
+                row = slo_row_of(worker, slo, interval, now_us)
             rows.append((slo.service_name, row))
-        return compliance_report(build_report(interval, now_us, rows), {s.slo_id: s for s in slos})
+        report = build_report(interval, now_us, rows)
+        return compliance_report(report, {s.slo_id: s for s in slos}, unavailable)
 
     def ready(self) -> bool:
         return self.worker.ready.is_set()

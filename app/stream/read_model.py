@@ -6,7 +6,9 @@ budget, and the history buckets the batch changed. Keys:
 by its bucket width, `:m`, `:m6`, `:m24`, `:h`, `:d` (bucket index ->
 "good,total", one field per ring slot's current bucket) with `:<width>:head`,
 the ring's newest bucket. History is answered by the core's own rule
-(app/core/history) over those buckets, so it equals the owner's.
+(app/core/history) over those buckets, so it equals the owner's. For reports,
+`:book` and `:now` (app/stream/read_model_reports) complete what a report row
+needs, so any worker reports on every SLO.
 
 Redis is a cache: the status topic stays the source of truth, and Redis is
 never on the event path. `stage()` only records the latest value of each key
@@ -29,11 +31,14 @@ from typing import TYPE_CHECKING, Any
 
 from app.core.evaluation import SloEvaluation
 from app.core.history import Buckets, history
+from app.core.live_report import ReportSource
+from app.core.report_book import ReportBook
 from app.core.state import WindowState
-from app.core.windows import HISTORY_TIERS, TIERS
+from app.core.windows import DAY_TIER, HISTORY_TIERS, HOUR_TIER, TIERS
 from app.domain.models import SLO, ErrorBudget, SLIMetric, SLOStatusReport
 from app.domain.views import error_budget, status_report
 from app.errors import MissingExtra, Unavailable
+from app.stream.read_model_reports import BookCopies, source_from
 from app.stream.read_model_writes import PendingWrites
 
 if TYPE_CHECKING:
@@ -93,6 +98,7 @@ class ReadModel:
         self.up, self.failures_metric = up, failures
         self.failures = 0
         self.pending = PendingWrites()
+        self.books = BookCopies()  # the report books' copies
         self._writing: PendingWrites | None = None  # the batch being written, less its chunk in flight
         self._chunk_keys = 0
         if pending is not None:
@@ -136,9 +142,18 @@ class ReadModel:
     def _key(self, slo_id: str, suffix: str) -> str:
         return f"{self.prefix}{slo_id}:{suffix}"
 
-    def stage(self, slo: SLO, report: SloEvaluation, state: WindowState, dirty_parts: list[str]) -> None:
+    def stage(
+        self,
+        slo: SLO,
+        report: SloEvaluation,
+        state: WindowState,
+        dirty_parts: list[str],
+        book: ReportBook | None = None,
+    ) -> None:
         """Record the writes of one status event (the JSON is rendered by the writer)."""
         pending = self.pending
+        if book is not None:
+            self.books.stage(pending, self._key, slo.slo_id, state, book)
         pending.set(self._key(slo.slo_id, "status"), functools.partial(_status_json, slo, report))
         pending.set(self._key(slo.slo_id, "budget"), functools.partial(_budget_json, slo, report))
         for part in dirty_parts:
@@ -153,8 +168,15 @@ class ReadModel:
             pending.hash(key, ring.n).put(ring.bucket_at(slot), f"{good},{total}")
             pending.set(f"{key}:head", functools.partial(str, ring.head))  # the ring's newest bucket
 
+    def stage_book(self, slo_id: str, state: WindowState, book: ReportBook) -> None:
+        """Record the writes of an SLO's report book if it changed since its last copy (the
+        timer closes minutes and days without a status event)."""
+        if self.books.behind(slo_id, book):
+            self.books.stage(self.pending, self._key, slo_id, state, book)
+
     def forget(self, slo_id: str) -> None:
         """Record the deletion of everything held for a deleted SLO."""
+        self.books.forget(self.pending, self._key, slo_id)
         for suffix in ("status", "budget"):
             self.pending.set(self._key(slo_id, suffix), None)
         for suffix, _ in _TIERS.values():
@@ -290,6 +312,18 @@ class ReadModel:
             SLIMetric.of(slo_id, p.end_us, step_s, p.good, p.total)
             for p in history(tiers, now_us, start_us, end_us, step_s * 1_000_000)
         ]
+
+    async def report_source(self, slo_id: str) -> ReportSource | None:
+        """What a report row of the SLO is computed from, as its owner last copied it (None:
+        no copy, the SLO has no data)."""
+        day, hour = self._key(slo_id, _TIERS[DAY_TIER][0]), self._key(slo_id, _TIERS[HOUR_TIER][0])
+        pipe = self.client.pipeline(transaction=False)
+        for key in (self._key(slo_id, "book"), self._key(slo_id, "now"), f"{day}:head", f"{hour}:head"):
+            pipe.get(key)
+        pipe.hgetall(day)
+        pipe.hgetall(hour)
+        book, now, day_head, hour_head, days, hours = await self._read(pipe.execute())
+        return source_from(book, now, (day_head, days), (hour_head, hours))
 
 
 def _lookup(counts: dict[int, tuple[int, int]]) -> Callable[[int], tuple[int, int]]:

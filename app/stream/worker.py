@@ -470,7 +470,7 @@ class Worker:
         self._count("status_out", self.metrics.status_out, 1)
         self.metrics.observe_slo(slo, report)
         if self.read_model is not None:
-            self.read_model.stage(slo, report, runtime.state, list(runtime.changed_parts()))
+            self.read_model.stage(slo, report, runtime.state, list(runtime.changed_parts()), runtime.report)
         if self.on_status is not None:
             self.on_status(event)
         key = slo.slo_id.encode()
@@ -549,6 +549,8 @@ class Worker:
         report = store.evaluate(self.objectives[slo_id], now)
         if status_key(report) != runtime.last_status:
             self._stage_status(out, store, slo, now, report)
+        elif self.read_model is not None:  # minutes and days closed: reports read the book's copy
+            self.read_model.stage_book(slo_id, runtime.state, runtime.report)
 
     async def _send(self, out: RecordBatches, log_out: RecordBatches) -> None:
         """Send the output records, then the changelog's (the timer: a slice at a time).

@@ -20,9 +20,26 @@ from tests.stream.helpers import Topology
 
 
 @contextlib.asynccontextmanager
-async def running_worker(bootstrap: str, topology: Topology, clock: ManualClock) -> AsyncIterator[Worker]:
-    """A started worker (partitions assigned and recovered); stopped and awaited on exit."""
-    settings = WorkerSettings(bootstrap=bootstrap, topology_path=topology.path, api_port=0, worker_id="in-process")
+async def running_worker(
+    bootstrap: str,
+    topology: Topology,
+    clock: ManualClock,
+    *,
+    redis_url: str | None = None,
+    worker_id: str = "in-process",
+    fast_sessions: bool = False,
+) -> AsyncIterator[Worker]:
+    """A started worker (partitions assigned and recovered); stopped and awaited on exit.
+    `fast_sessions`: 2 s sessions, for tests with several workers (rebalances in ~1 s on Tansu)."""
+    sessions = {"session_timeout_ms": 2000, "heartbeat_interval_ms": 200} if fast_sessions else {}
+    settings = WorkerSettings(
+        bootstrap=bootstrap,
+        topology_path=topology.path,
+        api_port=0,
+        worker_id=worker_id,
+        redis_url=redis_url,
+        **sessions,  # type: ignore[arg-type]
+    )
     worker = build_worker(bootstrap, load_topology(topology.path), settings, clock=clock)
     await worker.start()
     running = asyncio.create_task(worker.run_until_stopped())
