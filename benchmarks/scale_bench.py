@@ -373,16 +373,19 @@ def markdown_sizes(results: list[SizeResult], args: argparse.Namespace) -> list[
             "",
             "Memory per SLO in the worker's objects (tracemalloc, this process):",
             "",
-            "| SLOs | unit, every window loaded | unit, one event | of which counters | definition (Objective) "
+            "| SLOs | unit, every window loaded | unit, one event | of which counters | report book, 400 days "
+            "| unit with history and report book | per day of alert activity | definition (Objective) "
             "| Prometheus children | per further dedup id | forget_slo per call (release of N/2: est.) "
             "| timer evaluation alone, per SLO (whole pass) |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for r in mem:
             m = r.mem
             lines.append(
                 f"| {r.n:,} | {m['unit_loaded'] / 1024:.1f} KiB | {m['unit_one_event'] / 1024:.1f} KiB "
-                f"| {m['counters'] / 1024:.1f} KiB | {m['objective']:,.0f} B | {m['metrics'] / 1024:.1f} KiB "
+                f"| {m['counters'] / 1024:.1f} KiB | {m['book_loaded'] / 1024:.1f} KiB "
+                f"| {m['unit_history_and_book'] / 1024:.1f} KiB | {m['book_alert_day']:,.0f} B "
+                f"| {m['objective']:,.0f} B | {m['metrics'] / 1024:.1f} KiB "
                 f"| {m['dedup_id']:,.0f} B | {m['forget_slo_ms']:,.1f} ms ({m['forget_slo_ms'] * r.n / 2000:,.0f} s) "
                 f"| {r.timer_eval.get('us_per_slo', float('nan')):.1f} µs "
                 f"({r.timer_eval.get('pass_s', float('nan')):.2f} s) |"

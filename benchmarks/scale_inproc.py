@@ -11,6 +11,10 @@ array buffers included):
     every ring (5 s ... 1 day tiers, 1,600 buckets) and in the month and quarter
     sums: the "fully loaded" state (counts stay 32-bit; a count past 2**32 widens
     the SLO's array to 64 bits, doubling its 12.8 KB of buckets);
+  * report book: each unit's report book (app/core/report_book) fully loaded, as a
+    recovery restores it: the 400-day array of captured worst hours and one edge
+    count per week's and month's first instant of the 400 days; and, apart, per day
+    with alert activity (a sample of SLOs, 400 such days each);
   * dedup id: each accepted event_id, held for the dedup horizon (1 h); the
     first one of an SLO also creates its DedupWindow (about 1 KB);
   * metrics: the SLO's labelled Prometheus gauge children (observe_slo);
@@ -36,6 +40,7 @@ import stream_bench as sb
 import yaml
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from app.core.report_book import ACTIVITY, EDGES, WORST, is_period_start
 from app.core.ring import LAYOUT
 from app.core.unit import status_key
 from app.core.units import SloUnits
@@ -47,6 +52,9 @@ from app.topology import load_topology, parse_topology
 
 DEDUP_IDS = 10  # further event ids per SLO for the per-id figure
 DEDUP_SAMPLE = 5000  # of that many SLOs
+BOOK_DAY_SAMPLE = 1000  # SLOs given 400 days of alert activity for the per-day figure
+DAY_US = 86_400_000_000
+HISTORY_DAYS = 400
 
 
 def _heap() -> int:
@@ -62,6 +70,18 @@ def _loaded_batch(now_us: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         ts.extend(min(now_us, head_end - age * bucket_us) for age in range(n))
     arr = np.asarray(sorted(set(ts)), dtype=np.int64)
     return arr, np.full(arr.size, 999, dtype=np.int64), np.full(arr.size, 1000, dtype=np.int64)
+
+
+def full_book_parts(now_us: int) -> dict[str, Any]:
+    """A report book's changelog parts with 400 days held: worst hours and period-start edges
+    (`with_days`: also an alert-activity entry for each day)."""
+    today = now_us // DAY_US
+    starts = [d * DAY_US for d in range(today - HISTORY_DAYS, today + 1) if is_period_start(d * DAY_US)]
+    return {
+        WORST: [today - 1, [0.0005 + (d % 7) * 1e-4 for d in range(HISTORY_DAYS)]],
+        EDGES: [10**9, [v for ts in starts for v in (ts, 999, 1000)]],
+        ACTIVITY: [now_us - now_us % 60_000_000, [], [[d, 30, 1, 2] for d in range(today - HISTORY_DAYS, today)]],
+    }
 
 
 def state_bytes(topology: Any, n: int) -> dict[str, Any]:
@@ -88,6 +108,15 @@ def state_bytes(topology: Any, n: int) -> dict[str, Any]:
             state.add_batch(ts, good, total)
         del ts, good, total
         b3 = _heap()
+        book = full_book_parts(now)
+        for slo in slos:
+            store.units[slo.slo_id].report.restore([(WORST, book[WORST]), (EDGES, book[EDGES])])
+        b3_book = _heap()
+        book_sample = slos[:BOOK_DAY_SAMPLE]
+        for slo in book_sample:
+            store.units[slo.slo_id].report.restore([(ACTIVITY, book[ACTIVITY])])
+        b3_days = _heap()
+        del book
         sample = slos[:DEDUP_SAMPLE]  # per id: a sample is enough (and tracemalloc is slow)
         for k in range(DEDUP_IDS):
             for i, slo in enumerate(sample):
@@ -116,7 +145,10 @@ def state_bytes(topology: Any, n: int) -> dict[str, Any]:
         "unit_one_event": (b2 - b1) / n,
         "unit_loaded": (b3 - b1) / n,
         "counters": float(counters),
-        "dedup_id": (b4 - b3) / (len(sample) * DEDUP_IDS),
+        "book_loaded": (b3_book - b3) / n,
+        "book_alert_day": (b3_days - b3_book) / (len(book_sample) * HISTORY_DAYS),
+        "unit_history_and_book": (b3_book - b1) / n,
+        "dedup_id": (b4 - b3_days) / (len(sample) * DEDUP_IDS),
         "metrics": (b5 - b4) / n,
         "forget_slo_ms": forget_s * 1000,
         "top_files": "; ".join(f"{Path(s.traceback[0].filename).name} {s.size / n:,.0f} B" for s in top),
@@ -217,3 +249,22 @@ async def partition_recovery(
     lines = [ln for ln in out.getvalue().splitlines() if ln.strip()]
     start = next((i for i, ln in enumerate(lines) if ln.lstrip().startswith("ncalls")), 0)
     return PartitionRecovery(len(recs), size, n_slos, fetch_s, rebuild_s, lines[start : start + top + 1])
+
+
+def main() -> None:
+    """`python benchmarks/scale_inproc.py 1000 10000`: the memory figures alone, no broker."""
+    import argparse
+    import tempfile
+
+    parser = argparse.ArgumentParser(description="memory per SLO (state_bytes) for each N")
+    parser.add_argument("sizes", type=int, nargs="+")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as workdir:
+        for n in args.sizes:
+            ids = [f"slo-{i:06d}" for i in range(n)]
+            _, topology = sb.write_topology(Path(workdir), f"mem{n}", ids)
+            print(n, state_bytes(topology, n), flush=True)
+
+
+if __name__ == "__main__":
+    main()
