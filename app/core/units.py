@@ -26,6 +26,7 @@ from app.core.state import WindowState
 from app.core.unit import META, SloUnit, StatusKey
 
 KEY_SEP = "|"  # slo_id cannot contain it (see the SLO model's pattern)
+_SEP = KEY_SEP.encode()
 DEDUP_PREFIX = "d"  # dedup chunk parts: d<segment>.<chunk>
 
 
@@ -252,7 +253,7 @@ class SloUnits:
             latest[key] = value
         per_slo: dict[str, dict[Part, Any]] = {}
         for key, value in latest.items():
-            if value is not None:
+            if value is not None and _SEP in key:  # not an SLO's part (e.g. a partition's report mark)
                 slo_id, part = split_key(key)
                 per_slo.setdefault(slo_id, {})[part] = _decode(value)
         units = cls(max_skew_us, dedup_horizon_us, track=True)

@@ -34,7 +34,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from app.core.reports import ReportStatus, SloRow, rollup
 from app.domain.messages import REPORTS_DECODER, ReportRollupEvent, SloReportEvent
-from app.stream.kafka_io import read_to_end, true_end_offsets
+from app.stream.kafka_io import true_end_offsets
 from app.stream.report_publisher import Worker
 
 log = logging.getLogger(__name__)
@@ -124,14 +124,27 @@ class RollupAggregator:
         self._wake = asyncio.Event()
 
     async def start(self, worker: Worker, n_partitions: int) -> None:
-        """Returns once every record on the topic so far has been read."""
+        """Returns once every record on the topic so far has been read. Records are applied
+        as they are fetched (the topic holds 400 days of reports: never all in memory), and
+        the rows of a period whose rollups are all published are not kept."""
         self.tps = [TopicPartition(self.topic, p) for p in range(n_partitions)]
         await self.consumer.start()
         await self.prober.start()
-        for _tp, _key, value in await read_to_end(self.consumer, self.tps):
-            self._apply(value)
+        ends = await true_end_offsets(self.consumer, self.tps)
+        beginnings = await self.consumer.beginning_offsets(self.tps)
         for tp in self.tps:
-            self.positions[tp] = await self.consumer.position(tp)
+            self.consumer.seek(tp, beginnings[tp])
+            self.positions[tp] = beginnings[tp]
+        while any(self.positions[tp] < ends[tp] for tp in self.tps):
+            batch = await self.consumer.getmany(*self.tps, timeout_ms=1000, max_records=10_000)
+            for tp, records in batch.items():
+                for record in records:
+                    self._apply(record.value)
+                if records:
+                    self.positions[tp] = records[-1].offset + 1
+            for tp in self.tps:
+                self.positions[tp] = max(self.positions[tp], await self.consumer.position(tp))
+        self._forget_done()
         self._tasks = [
             asyncio.create_task(self._tail(), name="report-rollups-tail"),
             asyncio.create_task(self._publish_loop(worker), name="report-rollups"),
@@ -158,7 +171,7 @@ class RollupAggregator:
                     new_rows = self._apply(record.value) or new_rows
                 if records:
                     self.positions[tp] = records[-1].offset + 1
-            if new_rows:
+            if new_rows or (batch and self.rows):
                 self._wake.set()
 
     def _apply(self, value: bytes | None) -> bool:
@@ -172,8 +185,13 @@ class RollupAggregator:
         if isinstance(event, ReportRollupEvent):
             self.published.add(event.event_id)
             return False
+        if self._rolled_up(event.period, event.service_name):
+            return False  # its rollups are out: nothing left to do with it
         self.rows.setdefault(event.period, {})[event.slo_id] = event
         return True
+
+    def _rolled_up(self, period: str, service: str) -> bool:
+        return f"rollup:{service}:{period}" in self.published and f"rollup:{ALL_KEY}:{period}" in self.published
 
     def wake(self) -> None:
         """Look for rollups to publish (new report events, or keys this worker now owns)."""
@@ -209,7 +227,8 @@ class RollupAggregator:
             await asyncio.sleep(0.01)
 
     async def publish_ready(self, worker: Worker) -> None:
-        """Publish the rollups this worker owns whose SLO reports are all in (the timer's hook)."""
+        """Publish the rollups this worker owns whose SLO reports are all in."""
+        self._forget_done()  # rollups other workers published
         if not self.candidates(worker):
             return
         async with worker.lock:  # a revocation waits for this: the next owner sees what was sent
@@ -226,12 +245,11 @@ class RollupAggregator:
             log.info(
                 "published the %s rollup %s of %s (%d SLOs)", event.period_kind, event.period, key, len(event.slo_ids)
             )
-        self._forget_done(worker)
+        self._forget_done()
 
-    def _forget_done(self, worker: Worker) -> None:
+    def _forget_done(self) -> None:
         """Drop a period's rows once its every rollup is on the topic."""
         for period in list(self.rows):
             rows = self.rows[period]
-            keys = {e.service_name for e in rows.values()} | {ALL_KEY}
-            if all(f"rollup:{k}:{period}" in self.published for k in keys):
+            if all(self._rolled_up(period, e.service_name) for e in rows.values()):
                 del self.rows[period]

@@ -346,6 +346,7 @@ def test_topics_job_creates_the_topology_topics(bootstrap: str) -> None:
         t.status: topology.partitions,
         t.dead_letter: topology.partitions,
         t.alerts: topology.partitions,
+        t.reports: topology.partitions,
         t.definitions: 1,
         changelog_topic(topology): topology.partitions,
     }
