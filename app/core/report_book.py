@@ -97,9 +97,11 @@ class ReportBook:
         t -= t % MINUTE_US
         if t > until_us:
             return
-        longs = {r.long_window for r in objective.rules}
+        # A rule fires only while its short window holds bad events: with every short
+        # window empty, nothing fires until a new event arrives.
+        shorts = {r.short_window for r in objective.rules}
         while t <= until_us:
-            if not self.firing and not state.pending and all(state.window(w)[1] == 0 for w in longs):
+            if not self.firing and not state.pending and all(state.window(w)[1] == 0 for w in shorts):
                 # Nothing can fire before a new event: jump, stopping only at day boundaries.
                 last = until_us - until_us % MINUTE_US
                 day_end = (t // DAY_US + 1) * DAY_US if t % DAY_US else t

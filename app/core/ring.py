@@ -7,10 +7,12 @@ window's running sum, the single bucket that leaves it, then clears the slot
 for reuse: O(windows) per bucket crossed, and never more than one pass over a
 ring however far time jumps. Nothing ever rescans a window.
 
-Every tier's buckets live in ONE array, good and total side by side: `I`
-(4 bytes a count) while every count fits 32 bits, widened once, exactly, to
-`q` (8 bytes) by the first count that does not. Most SLOs never need the wide
-form, so a fully loaded SLO stays small (see benchmarks/RESULTS.md). Window
+Every tier's buckets live in ONE array, good and total side by side: `H`
+(2 bytes a count) while every count fits 16 bits, widened, exactly, to `I`
+(4 bytes) or `q` (8 bytes) by the first count that does not. An SLO's daily
+bucket holds its busiest counts, so an SLO under 65,535 events a day (most of
+100k SLOs on one worker) keeps 6.5 KB of counters, and a busy one 13 or 26 KB
+(see benchmarks/RESULTS.md). Window
 sums are plain ints (exact). Readers other than the state itself (changelog,
 history) see one tier at a time through `RingView`.
 """
@@ -29,9 +31,10 @@ Int64Array = npt.NDArray[np.int64]
 
 # float64 adds integers exactly while every partial sum stays below 2**53.
 _FLOAT_EXACT_LIMIT = 2**53
-NARROW, WIDE = "I", "q"  # bucket counters: 32-bit unsigned until a count needs more
-_NARROW_MAX = 2**32 - 1
-_DTYPES = {NARROW: np.uint32, WIDE: np.int64}
+# Bucket counters: 16-bit unsigned until a count needs more, then 32-bit, then 64-bit.
+WIDTHS = ("H", "I", "q")
+_MAX = {"H": 2**16 - 1, "I": 2**32 - 1, "q": 2**63 - 1}
+_DTYPES = {"H": np.uint16, "I": np.uint32, "q": np.int64}
 
 
 def bucket_of(ts_us: int, bucket_us: int) -> int:
@@ -106,7 +109,7 @@ class Rings:
     __slots__ = ("counts", "heads", "heads_at", "win")
 
     def __init__(self, now_us: int) -> None:
-        self.counts = array(NARROW, bytes(8 * N_BUCKETS))
+        self.counts = array(WIDTHS[0], bytes(4 * N_BUCKETS))
         self.heads = [bucket_of(now_us, bucket_us) for bucket_us, *_ in LAYOUT]  # bucket holding `now`
         self.win = [0] * (2 * N_WINDOWS)  # window i: win[2i] good, win[2i+1] total
         self.heads_at: tuple[int, ...] | None = None  # counter index of each tier's head bucket (cache)
@@ -136,8 +139,8 @@ class Rings:
                 for at in heads_at:
                     counts[at + 1] += total
                     done += 1
-            except OverflowError:  # the first count past 32 bits: widen, then count the rest
-                self.widen()
+            except OverflowError:  # the first count past the counters' width: widen, then count the rest
+                self.widen(counts[at + 1] + total)
                 counts = self.counts
                 for at in heads_at[done:]:
                     counts[at + 1] += total
@@ -157,8 +160,8 @@ class Rings:
             counts = self.counts
             try:  # total first: good <= total, so only the total can be the first to overflow
                 counts[at + 1] += total
-            except OverflowError:  # the first count past 32 bits: widen, then count
-                self.widen()
+            except OverflowError:  # the first count past the counters' width: widen, then count
+                self.widen(counts[at + 1] + total)
                 counts = self.counts
                 counts[at + 1] += total
             counts[at] += good
@@ -196,10 +199,14 @@ class Rings:
         self.counts[2 * base : 2 * (base + n)] = array(self.counts.typecode, bytes(self.counts.itemsize * 2 * n))
         self.win[2 * wbase : 2 * (wbase + len(win_n))] = [0] * (2 * len(win_n))
 
-    def widen(self) -> None:
-        """Counters from 32 to 64 bits, values unchanged (idempotent)."""
-        if self.counts.typecode == NARROW:
-            self.counts = array(WIDE, self.counts.tolist())
+    def widen(self, count: int) -> None:
+        """Counters wide enough to hold `count`, values unchanged (exact; never narrows)."""
+        current = WIDTHS.index(self.counts.typecode)
+        for code in WIDTHS[current + 1 :]:
+            if count <= _MAX[code]:
+                self.counts = array(code, self.counts.tolist())
+                return
+        raise OverflowError(f"a bucket count of {count} does not fit 64 bits")
 
     # -- batch path ----------------------------------------------------------
     def view_counts(self) -> npt.NDArray[np.integer]:
@@ -215,8 +222,9 @@ class Rings:
             at = 2 * (base + k[keep] % n)
             _accumulate(new, at, good[keep])
             _accumulate(new, at + 1, total[keep])
-        if self.counts.typecode == NARROW and int(new[1::2].max(initial=0)) > _NARROW_MAX:
-            self.widen()
+        largest = int(new[1::2].max(initial=0))
+        if largest > _MAX[self.counts.typecode]:
+            self.widen(largest)
         self.view_counts()[:] = new
         self.rebuild_sums()
 
@@ -236,8 +244,8 @@ class Rings:
         """Restore one bucket's counts (recovery); call rebuild_sums() afterwards."""
         _, n, base, _, _ = LAYOUT[tier]
         if 0 <= self.heads[tier] - k < n:
-            if total > _NARROW_MAX:
-                self.widen()
+            if total > _MAX[self.counts.typecode]:
+                self.widen(total)
             at = 2 * (base + k % n)
             self.counts[at] = good
             self.counts[at + 1] = total

@@ -98,7 +98,9 @@ class SloUnit:
             self.state.advance(now_us)
 
     def evaluate(self, now_us: int) -> SloEvaluation:
-        self.advance(now_us)
+        # The minute ending exactly at `now_us` stays open: an event stamped `now_us` may
+        # still arrive (a report read at `now_us` closes it, as the offline command does).
+        self.advance(now_us, inclusive=False)
         return evaluate(self.objective, self.state)
 
     def note_report_changes(self, offset: int) -> bool:

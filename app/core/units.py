@@ -43,7 +43,6 @@ _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
 
 Record = tuple[bytes, bytes | None]  # changelog (key, value); None deletes the key
-CATCH_UP_US = 6 * 3600 * 1_000_000  # recovery evaluates the report book's missed minutes up to this gap
 
 
 class EventLike(Protocol):
@@ -279,10 +278,10 @@ class SloUnits:
                 guard_until=max((m.offset for m in guard.values()), default=-1),
             )
             unit.report.restore(book)
-            if now_us - state.now_us <= CATCH_UP_US:
-                unit.advance(now_us)  # the minutes since the state's last write are closed as they pass
-            else:  # too long away: the report book misses the gap (docs/semantics.md)
-                state.advance(now_us)
+            # The minutes since the state's last write are evaluated now, as they would have
+            # been: at most the short windows' length after its last event (the report book
+            # jumps once every short window is empty), however long the gap.
+            unit.advance(now_us)
             if unit.note_report_changes(-1):
                 units._dirty.add(slo_id)
             for part, (newest_us, ids) in segments.items():
