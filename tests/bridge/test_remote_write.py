@@ -101,7 +101,9 @@ async def receiver_scenario(bootstrap: str, tmp_path: Path, bridges: list[Bridge
     url = await bridge.url()
     assert "feeding 2 SLO(s)" in bridge.text()
     async with httpx.AsyncClient(base_url=url, timeout=10) as http, TopicReader(bootstrap, topology.metrics) as reader:
-        ok = await http.post("/api/v1/write", content=write({"200": [(100, 1_000)], "503": [(4, 1_000)]}), headers=HEADERS)
+        ok = await http.post(
+            "/api/v1/write", content=write({"200": [(100, 1_000)], "503": [(4, 1_000)]}), headers=HEADERS
+        )
         assert ok.status_code == 204, ok.text
         body = write({"200": [(130, 2_000), (150, 3_000)], "503": [(6, 2_000), (1, 3_000)]})
         assert (await http.post("/api/v1/write", content=body, headers=HEADERS)).status_code == 204
@@ -160,7 +162,7 @@ async def restart_scenario(bootstrap: str, tmp_path: Path, bridges: list[BridgeP
     """Samples taken before a SIGKILL that were never flushed are counted after the restart
     (their increase is the next sample's delta against the saved value); pending events
     are published again with the same event_id (the worker drops duplicates)."""
-    topology = make_topology(tmp_path, [slo_def("api-avail", sli_query="sum(req_total{code=\"200\"}) / sum(req_total)")])
+    topology = make_topology(tmp_path, [slo_def("api-avail", sli_query='sum(req_total{code="200"}) / sum(req_total)')])
     await ensure_topics(bootstrap, load_topology(topology.path))
     state = tmp_path / "state.json"
     argv = ["remote-write", "--listen", "127.0.0.1:0", "--bootstrap", bootstrap, "--topology", str(topology.path)]
@@ -170,7 +172,9 @@ async def restart_scenario(bootstrap: str, tmp_path: Path, bridges: list[BridgeP
     async with TopicReader(bootstrap, topology.metrics) as reader:
         async with httpx.AsyncClient(base_url=await first.url(), timeout=10) as http:
             for i in range(5):
-                ok = await http.post("/api/v1/write", content=write({"200": [(10 * i, 1000 * (i + 1))]}), headers=HEADERS)
+                ok = await http.post(
+                    "/api/v1/write", content=write({"200": [(10 * i, 1000 * (i + 1))]}), headers=HEADERS
+                )
                 assert ok.status_code == 204
             await reader.wait_until(lambda rs: sum(e["total"] for e in events(rs)) == 40, 20, "40 published")
             # accepted, then the bridge dies before (most likely) flushing it
