@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import shutil
 import socket
 import subprocess
@@ -158,4 +159,4 @@ class PrometheusServer:
 
 def raw_increase(values: list[float]) -> int:
     """What the counter increased by from its first sample to its last, resets counted from zero."""
-    return int(sum(b if b < a else b - a for a, b in zip(values, values[1:], strict=False)))
+    return int(sum(b if b < a else b - a for a, b in itertools.pairwise(values)))
