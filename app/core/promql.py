@@ -7,7 +7,13 @@ on the field), never guessed.
     SEL                          a series selector: name{label op "value", ...}
     sum(SEL)  sum(rate(SEL[w]))  sum(increase(SEL[w]))      a counter sum
     GOOD_SUM / TOTAL_SUM         good / total (both sums of the same form)
-    1 - BAD_SUM / TOTAL_SUM      1 - bad / total (parentheses around the ratio allowed)
+    1 - BAD_SUM / TOTAL_SUM      1 - bad / total (one pair of parentheses around the ratio allowed)
+
+The accepted language is regular on purpose, so that the JSON Schema of the API states it
+exactly (`SLI_QUERY_PATTERN`, `SELECTOR_PATTERN`): a selector starts with its metric name;
+label values are quoted with " or ' and hold no backslash or newline; the values of =~ and
+!~ hold letters, digits, `_ : / , space -`, `|` and `.` (optionally followed by * + or ?),
+so every one is a valid regular expression; whitespace is space, tab, CR or LF.
 """
 
 from __future__ import annotations
@@ -26,7 +32,33 @@ _METRIC = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _DURATION = re.compile(r"(?:[0-9]+(?:ms|s|m|h|d|w|y))+")
 _OPS: tuple[Op, ...] = ("=~", "!~", "!=", "=")  # longest first
-_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "'": "'", "a": "\a", "b": "\b", "f": "\f", "v": "\v"}
+_WS = " \t\r\n"
+
+# The grammar as one regular expression (ECMA-262 and Python agree on every construct used).
+W = "[ \t\r\n]*"
+_NAME_RE = "[a-zA-Z_:][a-zA-Z0-9_:]*"
+_PLAIN_RE = """(?:"[^"\\\\\\n]*"|'[^'\\\\\\n]*')"""
+_RX_CHARS = "(?:[A-Za-z0-9_:/ ,|-]|\\.[*+?]?)*"
+_RX_RE = f"""(?:"{_RX_CHARS}"|'{_RX_CHARS}')"""
+_MATCHER_RE = f"[a-zA-Z_][a-zA-Z0-9_]*{W}(?:!?={W}{_PLAIN_RE}|[=!]~{W}{_RX_RE})"
+SELECTOR_RE = f"{_NAME_RE}(?:{W}\\{{{W}(?:{_MATCHER_RE}{W}(?:,{W}{_MATCHER_RE}{W})*(?:,{W})?)?\\}})?"
+_DURATION_RE = "(?:[0-9]+(?:ms|s|m|h|d|w|y))+"
+
+
+def _ratio_re(group: int) -> str:
+    """A ratio of two sums of the same form; uses capture groups `group` and `group + 1`."""
+    plain = f"sum{W}\\({W}{SELECTOR_RE}{W}\\)"
+    ranged = f"sum{W}\\({W}<FN>{W}\\({W}{SELECTOR_RE}{W}\\[{W}<WINDOW>{W}\\]{W}\\){W}\\)"
+    first = ranged.replace("<FN>", "(rate|increase)").replace("<WINDOW>", f"({_DURATION_RE})")
+    second = ranged.replace("<FN>", f"\\{group}").replace("<WINDOW>", f"\\{group + 1}")
+    return f"(?:{plain}{W}/{W}{plain}|{first}{W}/{W}{second})"
+
+
+PROMQL_RE = f"{W}(?:1(?:\\.0*)?{W}-{W})?(?:\\({W}{_ratio_re(1)}{W}\\)|{_ratio_re(3)}){W}"
+SELECTOR_PATTERN = f"^{W}{SELECTOR_RE}{W}$"
+
+
+_RX_VALUE = re.compile(_RX_CHARS)
 
 
 class QueryRefused(ValueError):
@@ -66,8 +98,8 @@ class Matcher:
         return hit if self.op == "=~" else not hit
 
     def text(self) -> str:
-        escaped = self.value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-        return f'{self.name}{self.op}"{escaped}"'
+        quote = "'" if '"' in self.value else '"'  # a value holds at most one kind (no escapes)
+        return f"{self.name}{self.op}{quote}{self.value}{quote}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +170,7 @@ class _Scanner:
         self.pos = 0
 
     def skip(self) -> None:
-        while self.pos < len(self.text) and self.text[self.pos].isspace():
+        while self.pos < len(self.text) and self.text[self.pos] in _WS:
             self.pos += 1
 
     def peek(self, token: str) -> bool:
@@ -163,25 +195,25 @@ class _Scanner:
         self.pos = match.end()
         return match.group()
 
-    def string(self) -> str:
+    def string(self, regex: bool) -> str:
         self.skip()
         quote = self.text[self.pos : self.pos + 1]
-        if quote not in ('"', "'", "`"):
-            raise QueryRefused(f"expected a quoted label value, found {self._found()}", self.pos)
-        start, i, out = self.pos, self.pos + 1, []
-        while i < len(self.text) and self.text[i] != quote:
-            ch = self.text[i]
-            if ch == "\\" and quote != "`":
-                i += 1
-                if i >= len(self.text) or self.text[i] not in _ESCAPES:
-                    raise QueryRefused("unsupported escape in label value", i - 1)
-                ch = _ESCAPES[self.text[i]]
-            out.append(ch)
-            i += 1
-        if i >= len(self.text):
-            raise QueryRefused("unterminated label value", start)
-        self.pos = i + 1
-        return "".join(out)
+        if quote not in ('"', "'"):
+            raise QueryRefused(f"expected a label value quoted with \" or ', found {self._found()}", self.pos)
+        end = self.text.find(quote, self.pos + 1)
+        if end < 0:
+            raise QueryRefused("unterminated label value", self.pos)
+        value = self.text[self.pos + 1 : end]
+        if "\\" in value or "\n" in value:
+            raise QueryRefused("a label value holds no backslash or newline", self.pos)
+        if regex and not _RX_VALUE.fullmatch(value):
+            raise QueryRefused(
+                "a regular expression here holds letters, digits, _ : / , space -, | and . (optionally "
+                f"followed by * + or ?) only, not {value!r}",
+                self.pos,
+            )
+        self.pos = end + 1
+        return value
 
     def end(self) -> None:
         self.skip()
@@ -206,14 +238,12 @@ def _selector(s: _Scanner) -> Selector:
             op = next((o for o in _OPS if s.accept(o)), None)
             if op is None:
                 raise QueryRefused(f"expected one of = != =~ !~ after {label}, found {s._found()}", s.pos)
-            matchers.append(Matcher.of(label, op, s.string()))
+            matchers.append(Matcher.of(label, op, s.string(regex=op in ("=~", "!~"))))
             if not s.accept(","):
                 s.expect("}", "to close the selector")
                 break
-    if not matchers:
-        raise QueryRefused(f"expected a series selector, found {s._found()}", start)
-    if all(m.matches("") for m in matchers):
-        raise QueryRefused("a selector needs a metric name or a matcher that does not match the empty string", start)
+    if name is None:
+        raise QueryRefused(f"expected a series selector starting with its metric name, found {s._found()}", start)
     return Selector(tuple(matchers))
 
 
@@ -233,7 +263,7 @@ def _sum(s: _Scanner) -> tuple[str, Selector]:
     if s.peek("by") or s.peek("without"):
         raise QueryRefused("sum by/without gives one ratio per group: use a plain sum(...)", s.pos)
     s.expect("(", "after sum")
-    fn = s.word(re.compile(r"(rate|increase)\b(?=\s*\()"))
+    fn = s.word(re.compile(r"(rate|increase)(?=[ \t\r\n]*\()"))
     if fn is None:
         selector, form = _selector(s), "sum"
     else:
@@ -252,9 +282,11 @@ def _sum(s: _Scanner) -> tuple[str, Selector]:
     return form, selector
 
 
-def _ratio(s: _Scanner) -> tuple[Selector, Selector]:
+def _ratio(s: _Scanner, nested: bool = False) -> tuple[Selector, Selector]:
     if s.accept("("):
-        pair = _ratio(s)
+        if nested:
+            raise QueryRefused("one pair of parentheses around the ratio at most", s.pos - 1)
+        pair = _ratio(s, nested=True)
         s.expect(")", "to close the parenthesis")
         return pair
     form_a, a = _sum(s)
@@ -284,6 +316,6 @@ def parse_sli_query(text: str) -> CounterSli:
 def parse_counter(text: str) -> Selector:
     """One counter as an OpenSLO ratio metric's query gives it: a selector or one of the sums."""
     s = _Scanner(text)
-    selector = _sum(s)[1] if re.match(r"\s*sum\s*\(", text) else _selector(s)
+    selector = _sum(s)[1] if re.match(r"[ \t\r\n]*sum[ \t\r\n]*\(", text) else _selector(s)
     s.end()
     return selector

@@ -16,7 +16,7 @@ from app.core.rules import DEFAULT_RULES, BurnRateRule
 from app.core.status import StatusThresholds
 from app.core.windows import WINDOW_NAMES
 from app.domain.enums import Severity, SLOStatus, SLOType, TimePeriod
-from app.domain.sli import SliSpec, check_sli_query, counter_sli
+from app.domain.sli import SLI_QUERY_PATTERN, SliSpec, check_sli_query, counter_sli
 
 SloId = Annotated[
     str,
@@ -288,6 +288,7 @@ class SLO(BaseModel):
         "1 - sum(rate(BAD[w])) / sum(rate(TOTAL[w])) (also increase(...) or a plain sum(SELECTOR)); any other "
         "query is refused. Empty: producers publish the counts. OpenSLO import records other sources' ratio "
         "metrics here as `good|bad (...): ...` lines.",
+        json_schema_extra={"pattern": SLI_QUERY_PATTERN},
     )
     sli: SliSpec | None = Field(
         default=None, description="The SLI as Prometheus counters (takes precedence over sli_query for the bridge)."

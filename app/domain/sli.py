@@ -8,16 +8,48 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from app.core.promql import CounterSli, QueryRefused, histogram_sli, parse_selector, parse_sli_query
+from app.core.promql import (
+    PROMQL_RE,
+    SELECTOR_PATTERN,
+    CounterSli,
+    QueryRefused,
+    histogram_sli,
+    parse_selector,
+    parse_sli_query,
+)
 
 # sli_query text that records an OpenSLO ratio metric of another source (`python -m app
 # openslo import`, docs/openslo.md): kept as a record, not a query the bridge runs.
-OPENSLO_RECORD = re.compile(r"^(good|bad)( \([^()\n]*\))?: ")
+_RECORD_RE = "(?:good|bad)(?: \\([^()\\n]*\\))?: [\\s\\S]*"
+OPENSLO_RECORD = re.compile(_RECORD_RE)
+_SLI_QUERY = re.compile(f"(?:{PROMQL_RE})|(?:{_RECORD_RE})")
+# The JSON Schema states exactly what validation accepts (the API's schema is fuzzed against it).
+SLI_QUERY_PATTERN = f"^(?:(?:{PROMQL_RE})|(?:{_RECORD_RE}))?$"
+_SELECTOR = re.compile(SELECTOR_PATTERN)
 LABEL_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+_COUNTER_FIELDS = ("good", "bad", "total")
+_LATENCY_FIELDS = ("histogram", "threshold_s")
+
+
+def _sli_schema(schema: dict[str, Any]) -> None:
+    """One of: good + total, bad + total, histogram + threshold_s (+ matchers); the others null."""
+    none = {"type": "null"}
+
+    def form(required: tuple[str, ...]) -> dict[str, Any]:
+        props: dict[str, Any] = {f: none for f in (*_COUNTER_FIELDS, *_LATENCY_FIELDS) if f not in required}
+        props |= {f: {"not": none} for f in required}
+        if "histogram" not in required:
+            props["matchers"] = {"maxProperties": 0}
+        return {"required": list(required), "properties": props}
+
+    schema["oneOf"] = [form(("good", "total")), form(("bad", "total")), form(_LATENCY_FIELDS)]
+    matchers = schema["properties"]["matchers"]  # pydantic states the key pattern as patternProperties
+    matchers["propertyNames"] = {"pattern": LABEL_NAME, "not": {"enum": ["le", "__name__"]}}
+    matchers["additionalProperties"] = {"type": "string"}
 
 
 def _number(v: object) -> object:
@@ -32,7 +64,12 @@ def _selector(value: str | None) -> str | None:
             parse_selector(value)
         except QueryRefused as exc:
             raise ValueError(f"not a series selector: {exc}") from None
+        if not _SELECTOR.match(value):
+            raise ValueError("not a series selector of the supported form (docs: SLIs from Prometheus)")
     return value
+
+
+_SELECTOR_FIELD: dict[str, Any] = {"pattern": SELECTOR_PATTERN}
 
 
 class SliSpec(BaseModel):
@@ -42,11 +79,17 @@ class SliSpec(BaseModel):
     and optional `matchers` (label = value): good = `<histogram>_bucket{le=threshold_s}`,
     total = `<histogram>_count`."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_sli_schema)
 
-    good: str | None = Field(default=None, min_length=1, max_length=2000, description="Selector of good events.")
-    bad: str | None = Field(default=None, min_length=1, max_length=2000, description="Selector of bad events.")
-    total: str | None = Field(default=None, min_length=1, max_length=2000, description="Selector of all events.")
+    good: str | None = Field(
+        default=None, max_length=2000, description="Selector of good events.", json_schema_extra=_SELECTOR_FIELD
+    )
+    bad: str | None = Field(
+        default=None, max_length=2000, description="Selector of bad events.", json_schema_extra=_SELECTOR_FIELD
+    )
+    total: str | None = Field(
+        default=None, max_length=2000, description="Selector of all events.", json_schema_extra=_SELECTOR_FIELD
+    )
     histogram: str | None = Field(
         default=None, pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$", max_length=200, description="Histogram base name."
     )
@@ -92,17 +135,20 @@ class SliSpec(BaseModel):
         return CounterSli("bad", parse_selector(self.bad), total)
 
 
+_SUPPORTED = (
+    "Supported: sum(rate(GOOD[w])) / sum(rate(TOTAL[w])), 1 - sum(rate(BAD[w])) / sum(rate(TOTAL[w])) "
+    "(also increase(...) or a plain sum(SELECTOR)); or give the structured `sli` field"
+)
+
+
 def check_sli_query(v: str) -> str:
-    """Empty, an OpenSLO record, or a query of a form `parse_sli_query` accepts."""
-    if v and not OPENSLO_RECORD.match(v):
+    """Empty, an OpenSLO record, or a query of a form `parse_sli_query` accepts (SLI_QUERY_PATTERN)."""
+    if v and not _SLI_QUERY.fullmatch(v):
         try:
             parse_sli_query(v)
         except QueryRefused as exc:
-            raise ValueError(
-                f"not a supported query: {exc}. Supported: sum(rate(GOOD[w])) / sum(rate(TOTAL[w])), "
-                "1 - sum(rate(BAD[w])) / sum(rate(TOTAL[w])) (also increase(...) or a plain sum(SELECTOR)); "
-                "or give the structured `sli` field"
-            ) from None
+            raise ValueError(f"not a supported query: {exc}. {_SUPPORTED}") from None
+        raise ValueError(f"not a supported query: outside the grammar (docs: SLIs from Prometheus). {_SUPPORTED}")
     return v
 
 
@@ -110,6 +156,6 @@ def counter_sli(sli: SliSpec | None, sli_query: str) -> CounterSli | None:
     """The counters an SLO's SLI is read from: `sli` first, else a query-form `sli_query`."""
     if sli is not None:
         return sli.counters()
-    if sli_query and not OPENSLO_RECORD.match(sli_query):
+    if sli_query and not OPENSLO_RECORD.fullmatch(sli_query):
         return parse_sli_query(sli_query)
     return None

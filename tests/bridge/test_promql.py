@@ -4,7 +4,21 @@ from __future__ import annotations
 
 import pytest
 
-from app.core.promql import QueryRefused, histogram_sli, parse_counter, parse_selector, parse_sli_query
+import re
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from app.core.promql import (
+    PROMQL_RE,
+    SELECTOR_PATTERN,
+    QueryRefused,
+    histogram_sli,
+    parse_counter,
+    parse_selector,
+    parse_sli_query,
+)
+from app.domain.sli import SLI_QUERY_PATTERN, check_sli_query
 
 
 def test_selector_matches_like_prometheus() -> None:
@@ -21,24 +35,26 @@ def test_selector_matches_like_prometheus() -> None:
 
 
 def test_selector_quoting_and_text_round_trip() -> None:
-    sel = parse_selector("""m{a='it\\'s', b=`raw\\d`, c="q\\"x"}""")
+    sel = parse_selector("""m{a="it's", c='q"x', d=~"2..|3.+"}""")
     assert [(m.name, m.op, m.value) for m in sel.matchers[1:]] == [
         ("a", "=", "it's"),
-        ("b", "=", "raw\\d"),
         ("c", "=", 'q"x'),
+        ("d", "=~", "2..|3.+"),
     ]
     assert parse_selector(sel.text()) == sel
-    assert parse_selector('{__name__="m", code="200"}').metric == "m"
 
 
 @pytest.mark.parametrize(
     ("text", "reason"),
     [
-        ('{code=~".*"}', "does not match the empty string"),
-        ("m{code=200}", "quoted label value"),
+        ('{code=~"5.."}', "starting with its metric name"),
+        ("m{code=200}", "quoted with"),
         ('m{code="200"', "to close the selector"),
-        ('m{code=~"("}', "invalid regular expression"),
-        ('m{code=="1"}', "quoted label value"),
+        ('m{code=~"(5|4).."}', "a regular expression here holds"),
+        ('m{code=~"[45].."}', "a regular expression here holds"),
+        ('m{code="a\\"b"}', "no backslash"),
+        ("m{code=`raw`}", "quoted with"),
+        ('m{code=="1"}', "quoted with"),
         ("", "expected a series selector"),
         ('m{a="1"} x', "after the end"),
     ],
@@ -53,6 +69,7 @@ def test_good_over_total_forms() -> None:
         good = fn.format('http_requests_total{code!~"5.."}')
         total = fn.format("http_requests_total")
         sli = parse_sli_query(f"sum({good}) / sum({total})")
+        assert re.fullmatch(PROMQL_RE, f"sum({good}) / sum({total})")
         assert sli.numerator == "good"
         assert sli.numerator_selector == parse_selector('http_requests_total{code!~"5.."}')
         assert sli.total == parse_selector("http_requests_total")
@@ -82,6 +99,7 @@ def test_one_minus_bad_over_total() -> None:
         ("sum(a)/sum(b) * 100", "after the end"),
         ("free text describing the SLI", "expected sum"),
         ("   ", "empty query"),
+        ("((sum(a) / sum(b)))", "one pair of parentheses"),
     ],
 )
 def test_other_queries_are_refused_never_guessed(text: str, reason: str) -> None:
@@ -109,3 +127,73 @@ def test_histogram_sli_matches_the_bucket_by_number() -> None:
         histogram_sli("h", float("nan"), {})
     with pytest.raises(QueryRefused, match="label name"):
         histogram_sli("h", 0.3, {"le": "1"})
+
+
+# -- the API's JSON Schema states exactly what is accepted -------------------------------
+@settings(max_examples=300)
+@given(st.from_regex(PROMQL_RE, fullmatch=True))
+def test_every_query_the_pattern_allows_parses(query: str) -> None:
+    parse_sli_query(query)
+    assert check_sli_query(query) == query
+
+
+@settings(max_examples=300)
+@given(st.from_regex(SELECTOR_PATTERN))
+def test_every_selector_the_pattern_allows_parses(text: str) -> None:
+    parse_selector(text)
+
+
+_TOKENS = [
+    "sum",
+    "rate",
+    "increase",
+    "(",
+    ")",
+    "[5m]",
+    "[1h]",
+    "[5x]",
+    "a",
+    "b_total",
+    "{",
+    "}",
+    'x="1"',
+    "y=~'5..'",
+    'z!~"(x)"',
+    "w!='q'",
+    ",",
+    "/",
+    "1",
+    "1.0",
+    "-",
+    " ",
+    "\t",
+    "by",
+    "(code)",
+    "\\",
+    "`r`",
+    "\u2003",
+    "==",
+]
+
+
+@settings(max_examples=1500)
+@given(st.lists(st.sampled_from(_TOKENS), min_size=1, max_size=24).map("".join))
+def test_parser_and_schema_pattern_agree(text: str) -> None:
+    try:
+        parse_sli_query(text)
+        parsed = True
+    except QueryRefused:
+        parsed = False
+    assert parsed == (re.fullmatch(PROMQL_RE, text) is not None)
+    assert parsed == (re.search(SLI_QUERY_PATTERN, text) is not None)
+
+
+@settings(max_examples=1000)
+@given(st.lists(st.sampled_from(_TOKENS), min_size=1, max_size=10).map("".join))
+def test_selector_parser_and_pattern_agree(text: str) -> None:
+    try:
+        parse_selector(text)
+        parsed = True
+    except QueryRefused:
+        parsed = False
+    assert parsed == (re.search(SELECTOR_PATTERN, text) is not None)
