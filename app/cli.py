@@ -251,11 +251,19 @@ def cmd_bridge(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         logging.getLogger(name).setLevel(level)
     topology = load_topology(_settings(args).topology_path)
     bridge = bridge_run.make_bridge(
-        counter_slis(topology.slos), _bootstrap(args), topology.topics.metrics, args.state, args.flush_interval
+        counter_slis(topology.slos),
+        _bootstrap(args),
+        topology.topics.metrics,
+        args.state,
+        args.flush_interval,
+        following=not args.no_follow_definitions,
     )
+    definitions = None
+    if not args.no_follow_definitions:
+        definitions = (topology.topics.definitions, {slo.slo_id: slo for slo in topology.slos})
     if args.bridge_command == "remote-write":
-        return run_async(bridge_run.remote_write(bridge, args.listen[0], args.listen[1], out))
-    return run_async(bridge_run.query(bridge, args.prometheus, args.interval, args.listen, out))
+        return run_async(bridge_run.remote_write(bridge, args.listen[0], args.listen[1], out, definitions))
+    return run_async(bridge_run.query(bridge, args.prometheus, args.interval, args.listen, out, definitions))
 
 
 def _bridge_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -274,6 +282,11 @@ def _bridge_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         )
         mode.add_argument("--flush-interval", type=_duration_s, default=1.0, help="remote write: publish period (1s)")
         mode.add_argument("--log-level", default=("INFO", {}), type=log_levels, metavar="LEVEL[,LOGGER=LEVEL...]")
+        mode.add_argument(
+            "--no-follow-definitions",
+            action="store_true",
+            help="feed the topology's SLOs only (default: also those created or changed through the API)",
+        )
         mode.set_defaults(func=cmd_bridge)
 
 

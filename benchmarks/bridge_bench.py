@@ -322,7 +322,7 @@ def detect(args: argparse.Namespace) -> None:
     bridge, url = start_bridge([*argv, "--topology", str(path), "--state", str(work / "state.json")], work, "bridge")
     (work / "rules.yml").write_text(yaml.safe_dump(sloth_rules(99.9)))
     config = {
-        "global": {"scrape_interval": f"{args.scrape}s", "evaluation_interval": f"{args.scrape}s"},
+        "global": {"scrape_interval": f"{args.scrape:g}s", "evaluation_interval": f"{args.scrape:g}s"},
         "rule_files": [str(work / "rules.yml")],
         "scrape_configs": [{"job_name": "shop", "static_configs": [{"targets": [f"127.0.0.1:{traffic.port}"]}]}],
         "remote_write": [{"url": f"{url}/api/v1/write", "queue_config": {"batch_send_deadline": "1s"}}],
@@ -340,6 +340,9 @@ def detect(args: argparse.Namespace) -> None:
         stderr=open(work / "prometheus.log", "w"),  # noqa: SIM115
     )
     try:
+        time.sleep(1)
+        if prom.poll() is not None:
+            raise SystemExit(f"prometheus exited: {(work / 'prometheus.log').read_text()[-2000:]}")
         results = asyncio.run(
             detect_all(traffic, broker.bootstrap, f"{name}.alerts", f"http://127.0.0.1:{prom_port}", args.warmup)
         )

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
@@ -176,6 +176,26 @@ class Bridge:
             self._publish_failing = False
         self._flushing = asyncio.Lock()
         self.metrics.pending.set(len(self.state.pending))
+
+    def follow(self, slos: dict[str, SLO]) -> Callable[[str, SLO | None], None]:
+        """The definitions feed's callback: SLOs created, changed or deleted through the API
+        are fed (or no longer) from the next sample on."""
+
+        def on_change(slo_id: str, slo: SLO | None) -> None:
+            before = slo_id in self.ingest.slis
+            if slo is None:
+                slos.pop(slo_id, None)
+            else:
+                slos[slo_id] = slo
+            slis = counter_slis(slos.values())
+            if slis.get(slo_id) != self.ingest.slis.get(slo_id):
+                self.ingest.update(slis)
+                self._dirty = True
+                log.info("SLO %s: %s", slo_id, "fed by the bridge" if slo_id in slis else "no longer fed by the bridge")
+            elif before and slo_id not in slis:
+                self.ingest.update(slis)
+
+        return on_change
 
     async def run_flusher(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

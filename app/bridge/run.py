@@ -24,9 +24,13 @@ from aiohttp import web
 from app.bridge.bridge import Bridge
 from app.bridge.server import make_app
 from app.core.promql import CounterSli
+from app.domain.models import SLO
 from app.errors import Unavailable, UsageError
+from app.stream.definitions_feed import DefinitionsFeed
 
 log = logging.getLogger(__name__)
+FEED_START_TIMEOUT_S = 15.0
+Definitions = tuple[str, dict[str, SLO]]  # the definitions topic, and the SLOs known before reading it
 
 
 def _on_signals(stop: asyncio.Event) -> None:
@@ -48,12 +52,28 @@ async def _serve(bridge: Bridge, host: str, port: int) -> tuple[web.AppRunner, i
     return runner, int(bound)
 
 
+async def _follow(bridge: Bridge, definitions: Definitions | None) -> DefinitionsFeed | None:
+    """Tail the definitions topic (SLOs made through the API); without it, the topology's SLOs."""
+    if definitions is None:
+        return None
+    topic, slos = definitions
+    feed = DefinitionsFeed(bridge.bootstrap, topic, bridge.follow(slos))
+    try:
+        await asyncio.wait_for(feed.start(), timeout=FEED_START_TIMEOUT_S)
+    except Exception as exc:
+        await feed.stop()
+        log.warning("definitions topic %s not read (%r): feeding the topology's SLOs only", topic, exc)
+        return None
+    return feed
+
+
 async def _run(
     bridge: Bridge,
     listen: tuple[str, int] | None,
     out: TextIO,
     work: Callable[[asyncio.Event], Awaitable[None]],
     flusher: bool = True,
+    definitions: Definitions | None = None,
 ) -> int:
     stop = asyncio.Event()
     try:
@@ -61,6 +81,7 @@ async def _run(
     except Exception as exc:
         raise Unavailable("Kafka", f"cannot start the producer: {exc!r}") from exc
     runner = None
+    feed = await _follow(bridge, definitions)
     try:
         if listen is not None:
             runner, port = await _serve(bridge, *listen)
@@ -70,17 +91,21 @@ async def _run(
         _on_signals(stop)
         await asyncio.gather(*([bridge.run_flusher(stop)] if flusher else []), work(stop))
     finally:
+        if feed is not None:
+            await feed.stop()
         if runner is not None:
             await runner.cleanup()  # no more samples in...
         await bridge.close()  # ...then the last flush
     return 0
 
 
-async def remote_write(bridge: Bridge, host: str, port: int, out: TextIO) -> int:
+async def remote_write(
+    bridge: Bridge, host: str, port: int, out: TextIO, definitions: Definitions | None = None
+) -> int:
     async def idle(stop: asyncio.Event) -> None:
         await stop.wait()
 
-    return await _run(bridge, (host, port), out, idle)
+    return await _run(bridge, (host, port), out, idle, definitions=definitions)
 
 
 def query_selectors(slis: dict[str, CounterSli]) -> list[str]:
@@ -118,7 +143,13 @@ async def query_step(bridge: Bridge, session: aiohttp.ClientSession, url: str, r
 
 
 async def query(
-    bridge: Bridge, url: str, interval_s: float, listen: tuple[str, int] | None, out: TextIO, timeout_s: float = 10.0
+    bridge: Bridge,
+    url: str,
+    interval_s: float,
+    listen: tuple[str, int] | None,
+    out: TextIO,
+    definitions: Definitions | None = None,
+    timeout_s: float = 10.0,
 ) -> int:
     range_s = max(1, math.ceil(2 * interval_s))
     url = url.rstrip("/")
@@ -133,12 +164,17 @@ async def query(
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=interval_s)
 
-    return await _run(bridge, listen, out, poll, flusher=False)  # poll flushes after each step
+    return await _run(bridge, listen, out, poll, flusher=False, definitions=definitions)  # poll flushes
 
 
 def make_bridge(
-    slis: dict[str, CounterSli], bootstrap: str, topic: str, state_path: Path, flush_interval_s: float
+    slis: dict[str, CounterSli],
+    bootstrap: str,
+    topic: str,
+    state_path: Path,
+    flush_interval_s: float,
+    following: bool = True,
 ) -> Bridge:
-    if not slis:
+    if not slis and not following:
         raise UsageError("--topology", "no enabled SLO has an SLI in Prometheus counters (sli or sli_query)")
     return Bridge(slis, bootstrap, topic, state_path, flush_interval_s)

@@ -96,6 +96,12 @@ class SloSums:
         if ts_ms > group[2]:
             group[2] = ts_ms
 
+    def forget(self, slo_ids: Iterable[str]) -> None:
+        """Drop the undrained counts and the carry of these SLOs (their definition changed)."""
+        for slo_id in slo_ids:
+            self._pending.pop(slo_id, None)
+            self.carry.pop(slo_id, None)
+
     def drain(self) -> list[Interval]:
         """The intervals summed since the last drain, oldest first per SLO; numerator counts
         beyond the total go to the carry (and are added to the next interval's)."""

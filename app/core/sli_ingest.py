@@ -33,21 +33,34 @@ class SliIngest:
         last: dict[SeriesKey, tuple[float, int]] | None = None,
         carry: dict[str, int] | None = None,
     ) -> None:
-        self.slis = dict(slis)
         self.deltas = CounterDeltas(last)
-        numerator = {slo_id: sli.numerator for slo_id, sli in slis.items()}
-        self.sums = SloSums(numerator, carry)
+        self.sums = SloSums({}, carry)
         self.outcomes: Counter[Outcome] = Counter()
+        self.boundaries: dict[str, set[float]] = {}
+        self.update(slis)
+
+    def update(self, slis: Mapping[str, CounterSli]) -> None:
+        """Another set of SLOs (definitions changed): routes are rebuilt; series keep their last
+        values; counts not yet drained and carries of SLOs that are gone or changed are dropped."""
+        old = getattr(self, "slis", {})
+        changed = {slo_id for slo_id in old.keys() | slis.keys() if old.get(slo_id) != slis.get(slo_id)}
+        self.slis = dict(slis)
+        self.sums.numerator = {slo_id: sli.numerator for slo_id, sli in slis.items()}
+        self.sums.forget(changed)
         self._by_metric: dict[str | None, list[_Entry]] = {}
         self._families: list[tuple[str, Selector]] = []  # histogram SLOs: buckets of any `le`
-        self.boundaries: dict[str, set[float]] = {}
+        boundaries = self.boundaries
+        self.boundaries = {}
         for slo_id, sli in slis.items():
             for role, selector in sli.selectors():
                 self._by_metric.setdefault(selector.metric, []).append(_Entry(slo_id, role, selector))
             if sli.numerator_selector.le is not None:
                 self._families.append((slo_id, Selector(sli.numerator_selector.matchers)))
-                self.boundaries[slo_id] = set()
+                self.boundaries[slo_id] = set() if slo_id in changed else boundaries.get(slo_id, set())
         self._routes: dict[SeriesKey, tuple[Route, ...]] = {}
+        if changed and old:
+            for key in [k for k in self.deltas.last if not self.routes(k)]:
+                del self.deltas.last[key]  # a series no SLO counts any more
 
     def routes(self, key: SeriesKey) -> tuple[Route, ...]:
         """The (slo_id, role) pairs a series counts for (empty: a series no SLO uses)."""

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from app.bridge.remote_write import (
     DecodeError,
@@ -18,6 +19,8 @@ from app.bridge.remote_write import (
     decompress,
     encode_write_request,
 )
+from app.domain.models import SLO
+from app.stream.definitions_feed import delete_definition, publish_definition
 from app.stream.kafka_io import ensure_topics
 from app.topology import load_topology
 from tests.bridge.helpers import BridgeProcess
@@ -195,3 +198,41 @@ async def restart_scenario(bootstrap: str, tmp_path: Path, bridges: list[BridgeP
     unique = {e["event_id"]: e for e in totals}
     assert sum(e["total"] for e in unique.values()) == 75  # the raw increase 0 -> 75, once
     assert len(ids) >= len(unique)
+
+
+@pytest.mark.kafka
+def test_slos_created_and_deleted_through_the_definitions_topic_are_followed(
+    bootstrap: str, tmp_path: Path, bridges: list[BridgeProcess]
+) -> None:
+    asyncio.run(follow_scenario(bootstrap, tmp_path, bridges))
+
+
+async def follow_scenario(bootstrap: str, tmp_path: Path, bridges: list[BridgeProcess]) -> None:
+    topology = make_topology(tmp_path, [slo_def("seed-avail", sli_query="sum(ok_total) / sum(all_total)")])
+    await ensure_topics(bootstrap, load_topology(topology.path))
+    argv = ["remote-write", "--listen", "127.0.0.1:0", "--bootstrap", bootstrap, "--topology", str(topology.path)]
+    bridge = BridgeProcess([*argv, "--state", str(tmp_path / "s.json"), "--flush-interval", "100ms"], tmp_path, "f")
+    bridges.append(bridge.start())
+    url = await bridge.url()
+    new = SLO.model_validate(slo_def("api-errors", sli={"bad": 'req_total{code=~"5.."}', "total": "req_total"}))
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        await publish_definition(producer, topology.definitions, new)
+        await bridge.wait_for(r"SLO api-errors: fed by the bridge", stream="err")
+        async with httpx.AsyncClient(base_url=url, timeout=10) as http, TopicReader(bootstrap, topology.metrics) as m:
+            for i, (ok, bad) in enumerate([(10, 1), (25, 3)]):
+                body = write({"200": [(ok, 1000 * (i + 1))], "503": [(bad, 1000 * (i + 1))]})
+                assert (await http.post("/api/v1/write", content=body, headers=HEADERS)).status_code == 204
+            await m.wait_until(lambda rs: sum(e["total"] for e in events(rs)) == 17, 20, "17 requests")
+            assert {(e["slo_id"], e["good"], e["total"]) for e in events(m.records) if e["total"]} == {
+                ("api-errors", 15, 17)
+            }
+            await delete_definition(producer, topology.definitions, "api-errors")
+            await bridge.wait_for(r"SLO api-errors: no longer fed by the bridge", stream="err")
+            body = write({"200": [(40, 3000)], "503": [(9, 3000)]})
+            assert (await http.post("/api/v1/write", content=body, headers=HEADERS)).status_code == 204
+            text = (await http.get("/metrics")).text
+            assert metric(text, 'slo_bridge_samples_total{outcome="unmatched"}') == 2
+    finally:
+        await producer.stop()
