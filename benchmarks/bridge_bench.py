@@ -12,9 +12,9 @@
     Debian's prometheus scrapes it every `--scrape` s, evaluates Sloth-style multiwindow
     burn-rate rules on the same counters every `--scrape` s (`for: 0s`), and remote-writes
     (batch_send_deadline 1 s) to the bridge, which feeds one worker. Each service in turn
-    starts burning (50% errors, after a minute of good traffic): the time from the burn's
-    start to the worker's first alert event (read from the alerts topic), and to the
-    `activeAt` of Prometheus' own alert.
+    starts burning (50% errors, after a minute of good traffic; each start at a random phase
+    of the scrape cycle): the time from the burn's start to the worker's first alert event
+    (read from the alerts topic), and to the `activeAt` of Prometheus' own alert.
 
 Prints a markdown section to append to benchmarks/RESULTS.md.
 """
@@ -26,6 +26,7 @@ import asyncio
 import json
 import os
 import platform
+import random
 import shutil
 import statistics
 import subprocess
@@ -248,7 +249,7 @@ def sloth_rules(target: float) -> dict[str, Any]:
 
 
 async def detect_all(
-    traffic: Traffic, bootstrap: str, alerts_topic: str, prom_url: str, warmup_s: float
+    traffic: Traffic, bootstrap: str, alerts_topic: str, prom_url: str, warmup_s: float, scrape_s: float
 ) -> list[tuple[str, float, float]]:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=10)
     await consumer.start()
@@ -262,7 +263,11 @@ async def detect_all(
         await consumer.seek_to_end(*tps)
         await asyncio.sleep(warmup_s)
         async with aiohttp.ClientSession() as http:
+            rng = random.Random(7)
             for service in traffic.services:
+                # a random phase against the scrape and rule-evaluation ticks (one after another,
+                # each burn would otherwise start at the same point of the cycle)
+                await asyncio.sleep(rng.uniform(0, scrape_s))
                 t0 = time.time()
                 traffic.burning.add(service)
                 engine = prom = None
@@ -344,7 +349,9 @@ def detect(args: argparse.Namespace) -> None:
         if prom.poll() is not None:
             raise SystemExit(f"prometheus exited: {(work / 'prometheus.log').read_text()[-2000:]}")
         results = asyncio.run(
-            detect_all(traffic, broker.bootstrap, f"{name}.alerts", f"http://127.0.0.1:{prom_port}", args.warmup)
+            detect_all(
+                traffic, broker.bootstrap, f"{name}.alerts", f"http://127.0.0.1:{prom_port}", args.warmup, args.scrape
+            )
         )
     finally:
         traffic.stop.set()
@@ -356,7 +363,7 @@ def detect(args: argparse.Namespace) -> None:
     own = [r[2] for r in results]
     print(
         f"## Burn detection through the bridge: `benchmarks/bridge_bench.py detect --services {args.services} "
-        f"--scrape {args.scrape}`\n"
+        f"--scrape {args.scrape:g}`\n"
     )
     print(f"{machine()}.\n")
     print("| from the burn's start (50% errors, target 99.9%) to | median | min | max |\n|---|---|---|---|")
