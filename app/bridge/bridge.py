@@ -107,10 +107,11 @@ class Bridge:
         """One series' samples; returns how many were refused (NaN, not a count)."""
         outcomes = self.ingest.outcomes
         before = outcomes[Outcome.NOT_A_NUMBER] + outcomes[Outcome.NOT_A_COUNT]
-        if not self.ingest.routes(series_key(labels)):
+        key = series_key(labels)
+        if not self.ingest.routes(key):
             self.metrics.samples.labels("unmatched").inc(len(samples))
             return 0
-        self.ingest.add(series_key(labels), samples)
+        self.ingest.add(key, samples)
         self._dirty = True
         return outcomes[Outcome.NOT_A_NUMBER] + outcomes[Outcome.NOT_A_COUNT] - before
 

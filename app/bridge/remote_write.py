@@ -132,21 +132,64 @@ def _sample(buf: bytes, start: int, end: int) -> tuple[int, float, int]:
     return bits, _DOUBLE.unpack(_U64.pack(bits))[0], ts
 
 
+LABEL_CACHE_MAX = 200_000  # distinct encoded labels kept decoded (series repeat in every request)
+_label_cache: dict[bytes, tuple[str, str]] = {}
+
+
+def _cached_label(buf: bytes, start: int, end: int) -> tuple[str, str]:
+    raw = buf[start:end]
+    label = _label_cache.get(raw)
+    if label is None:
+        label = _label(buf, start, end)
+        if len(_label_cache) >= LABEL_CACHE_MAX:
+            _label_cache.clear()
+        _label_cache[raw] = label
+    return label
+
+
 def _series(buf: bytes, start: int, end: int) -> Series:
+    """One TimeSeries; a hand-rolled loop (the hot path: every series of every request)."""
     labels: list[tuple[str, str]] = []
     samples: list[tuple[float, int]] = []
     stale = 0
-    for field, wire, s, e in _fields(buf, start, end):
+    pos = start
+    while pos < end:
+        key = buf[pos]
+        pos += 1
+        if key >= 0x80:
+            key, pos = _varint(buf, pos - 1)
+        wire = key & 7
         if wire != 2:
+            pos = _skip(buf, pos, wire)
             continue
+        n = buf[pos]
+        pos += 1
+        if n >= 0x80:
+            n, pos = _varint(buf, pos - 1)
+        value_end = pos + n
+        if value_end > end:
+            raise DecodeError(f"field {key >> 3} runs past the end of its message")
+        field = key >> 3
         if field == 1:
-            labels.append(_label(buf, s, e))
+            labels.append(_cached_label(buf, pos, value_end))
         elif field == 2:
-            bits, value, ts = _sample(buf, s, e)
+            # Prometheus writes value (field 1, fixed64) then timestamp (field 2, varint)
+            if n >= 11 and buf[pos] == 0x09 and buf[pos + 9] == 0x10:
+                bits = _U64.unpack_from(buf, pos + 1)[0]
+                ts, after = _varint(buf, pos + 10)
+                if ts >= 1 << 63:
+                    ts -= 1 << 64
+                if after != value_end:
+                    bits, _, ts = _sample(buf, pos, value_end)
+            else:
+                bits, _, ts = _sample(buf, pos, value_end)
             if bits == STALE_NAN_BITS:
                 stale += 1
             else:
-                samples.append((value, ts))
+                samples.append((_DOUBLE.unpack(_U64.pack(bits))[0], ts))
+        pos = value_end
+    if pos != end:
+        raise DecodeError("a time series runs past the end of its message")
     if not labels:
         raise DecodeError("a time series without labels")
     return Series(labels, samples, stale)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -236,3 +237,15 @@ async def follow_scenario(bootstrap: str, tmp_path: Path, bridges: list[BridgePr
             assert metric(text, 'slo_bridge_samples_total{outcome="unmatched"}') == 2
     finally:
         await producer.stop()
+
+
+def test_samples_in_any_field_order_and_with_unknown_fields() -> None:
+    """The fast path reads value-then-timestamp; other encodings take the general one."""
+    label = b"\x0a\x0c\x0a\x08__name__\x12\x00"  # __name__="" is still a label with a name
+    value = b"\x09" + struct.pack("<d", 3.0)
+    reversed_sample = b"\x10\xe8\x07" + value  # timestamp 1000 first
+    extra = value + b"\x10\xd0\x0f" + b"\x18\x01"  # timestamp 2000, then an unknown varint field 3
+    series = label + b"\x12" + bytes([len(reversed_sample)]) + reversed_sample
+    series += b"\x12" + bytes([len(extra)]) + extra
+    [s] = decode_write_request(b"\x0a" + bytes([len(series)]) + series)
+    assert s.labels == [("__name__", "")] and s.samples == [(3.0, 1000), (3.0, 2000)]
