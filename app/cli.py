@@ -262,6 +262,9 @@ def cmd_bridge(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if not args.no_follow_definitions:
         definitions = (topology.topics.definitions, {slo.slo_id: slo for slo in topology.slos})
     if args.bridge_command == "remote-write":
+        from app.bridge.remote_write import require_snappy
+
+        require_snappy()
         return run_async(bridge_run.remote_write(bridge, args.listen[0], args.listen[1], out, definitions))
     return run_async(bridge_run.query(bridge, args.prometheus, args.interval, args.listen, out, definitions))
 

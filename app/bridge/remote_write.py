@@ -17,8 +17,9 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
-import cramjam
+from app.errors import MissingExtra
 
 STALE_NAN_BITS = 0x7FF0000000000002  # Prometheus' staleness marker (value.StaleNaN)
 _DOUBLE = struct.Struct("<d")
@@ -40,16 +41,26 @@ class Series:
     stale: int  # staleness markers dropped
 
 
+def require_snappy() -> Any:
+    """cramjam's snappy module; MissingExtra when the `bridge` extra is not installed."""
+    try:
+        import cramjam
+    except ImportError:
+        raise MissingExtra("bridge remote-write", "cramjam", "bridge") from None
+    return cramjam.snappy
+
+
 def decompress(body: bytes, max_bytes: int) -> bytes:
     """Snappy block format; DecodeError if corrupt or larger than `max_bytes` once decompressed."""
+    snappy = require_snappy()
     try:
-        size = cramjam.snappy.decompress_raw_len(body)
+        size = snappy.decompress_raw_len(body)
     except Exception as exc:  # cramjam raises its own DecompressionError (not exported as a type)
         raise DecodeError(f"not snappy (block format): {exc}") from None
     if size > max_bytes:
         raise DecodeError(f"decompressed body of {size} bytes exceeds the limit of {max_bytes}")
     try:
-        return bytes(cramjam.snappy.decompress_raw(body))
+        return bytes(snappy.decompress_raw(body))
     except Exception as exc:
         raise DecodeError(f"not snappy (block format): {exc}") from None
 
@@ -237,4 +248,4 @@ def encode_write_request(series: list[tuple[dict[str, str], list[tuple[float | N
 
 
 def compress(body: bytes) -> bytes:
-    return bytes(cramjam.snappy.compress_raw(body))
+    return bytes(require_snappy().compress_raw(body))

@@ -37,7 +37,6 @@ def dedup_chunk_of(part: Part) -> tuple[int, int]:
     number, _, index = part[len(DEDUP_PREFIX) :].partition(".")
     return int(number), int(index or 0)
 
-
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
 

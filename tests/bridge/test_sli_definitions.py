@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +15,7 @@ from app.core.promql import parse_selector
 from app.domain.models import SLO
 from app.errors import InvalidDefinition
 from app.openslo import export_slo, import_documents
+from tests.stream.helpers import ROOT
 
 BASE: dict[str, Any] = {
     "slo_id": "checkout-availability",
@@ -102,3 +106,20 @@ def test_openslo_prometheus_query_that_is_not_a_counter_is_refused() -> None:
         import_documents([("a.yaml", [openslo_doc("histogram_quantile(0.9, x)", "req_total")])])
     assert "ratioMetric.good.metricSource.spec.query" in info.value.field
     assert "not a Prometheus counter" in info.value.reason
+
+
+def test_remote_write_without_the_bridge_extra_names_it(tmp_path: Path) -> None:
+    """cramjam missing (emulated by a None entry in sys.modules): one line names the extra."""
+    topology = tmp_path / "t.yaml"
+    topology.write_text(yaml.safe_dump({"slos": [BASE | {"sli_query": "sum(ok_total) / sum(all_total)"}]}))
+    code = "import sys; sys.modules['cramjam'] = None; from app.cli import main; sys.exit(main(sys.argv[1:]))"
+    argv = ["bridge", "remote-write", "--listen", "127.0.0.1:0", "--bootstrap", "127.0.0.1:1"]
+    argv += ["--topology", str(topology), "--state", str(tmp_path / "s.json")]
+    done = subprocess.run(
+        [sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=60, check=False, cwd=ROOT
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1] == (
+        "error: bridge remote-write is configured but the 'cramjam' package is not installed: "
+        "pip install 'slo-engine[bridge]'"
+    )
