@@ -253,6 +253,78 @@ def cmd_openslo_export(args: argparse.Namespace, out: TextIO, err: TextIO) -> in
     return 0
 
 
+def _host_port(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return host.strip("[]"), int(port)
+
+
+def _duration_s(text: str) -> float:
+    """`15s`, `1m`, `500ms` or seconds as a number; > 0."""
+    units = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+    unit = next((u for u in ("ms", "s", "m", "h") if text.endswith(u)), "")
+    try:
+        value = float(text.removesuffix(unit)) * units.get(unit, 1.0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 15s, 1m, 500ms)") from None
+    if not 0 < value < 86_400:
+        raise argparse.ArgumentTypeError(f"must be more than 0 and less than a day, got {text!r}")
+    return value
+
+
+def cmd_bridge(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from app.bridge import run as bridge_run
+    from app.bridge.bridge import counter_slis
+
+    root_level, per_logger = args.log_level
+    logging.basicConfig(level=root_level, stream=err, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for name, level in per_logger.items():
+        logging.getLogger(name).setLevel(level)
+    topology = load_topology(_settings(args).topology_path)
+    bridge = bridge_run.make_bridge(
+        counter_slis(topology.slos),
+        _bootstrap(args),
+        topology.topics.metrics,
+        args.state,
+        args.flush_interval,
+        following=not args.no_follow_definitions,
+    )
+    definitions = None
+    if not args.no_follow_definitions:
+        definitions = (topology.topics.definitions, {slo.slo_id: slo for slo in topology.slos})
+    if args.bridge_command == "remote-write":
+        from app.bridge.remote_write import require_snappy
+
+        require_snappy()
+        return run_async(bridge_run.remote_write(bridge, args.listen[0], args.listen[1], out, definitions))
+    return run_async(bridge_run.query(bridge, args.prometheus, args.interval, args.listen, out, definitions))
+
+
+def _bridge_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    bridge = sub.add_parser("bridge", help="feed SLOs from Prometheus counters (remote write or queries)")
+    modes = bridge.add_subparsers(dest="bridge_command", required=True)
+    rw = modes.add_parser("remote-write", help="a Prometheus remote-write 1.0 receiver (POST /api/v1/write)")
+    rw.add_argument("--listen", type=_host_port, required=True, metavar="HOST:PORT", help="address to listen on")
+    q = modes.add_parser("query", help="poll raw counters through the Prometheus HTTP API")
+    q.add_argument("--prometheus", required=True, metavar="URL", help="e.g. http://prometheus:9090")
+    q.add_argument("--interval", type=_duration_s, default=15.0, help="seconds between steps, e.g. 15s (15s)")
+    q.add_argument("--listen", type=_host_port, default=None, metavar="HOST:PORT", help="serve /metrics here")
+    for mode in (rw, q):
+        _stream_flags(mode)
+        mode.add_argument(
+            "--state", type=Path, default=Path("slo-bridge-state.json"), help="state file (slo-bridge-state.json)"
+        )
+        mode.add_argument("--flush-interval", type=_duration_s, default=1.0, help="remote write: publish period (1s)")
+        mode.add_argument("--log-level", default=("INFO", {}), type=log_levels, metavar="LEVEL[,LOGGER=LEVEL...]")
+        mode.add_argument(
+            "--no-follow-definitions",
+            action="store_true",
+            help="feed the topology's SLOs only (default: also those created or changed through the API)",
+        )
+        mode.set_defaults(func=cmd_bridge)
+
+
 def _stream_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--topology", type=Path, default=None, help="topology file (SLO_TOPOLOGY)")
     p.add_argument("--bootstrap", default=None, help="Kafka bootstrap servers (KAFKA_BOOTSTRAP_SERVERS)")
@@ -345,6 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--topology", type=Path, default=None, help="a topology file (default: SLO_TOPOLOGY)")
     exp.add_argument("--out", type=Path, default=None, help="write here instead of stdout")
     exp.set_defaults(func=cmd_openslo_export)
+    _bridge_parser(sub)
     return parser
 
 

@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
+from app.core.promql import QueryRefused, parse_counter
 from app.definitions import field_path
 from app.domain.enums import TimePeriod
 from app.domain.models import SLO
@@ -133,6 +134,8 @@ def _slo(where: str, obj: dict[str, Any], slis: dict[str, tuple[str, dict[str, A
     carried = {"slo_id": name, "slo_name": name if display is None else display, "service_name": spec.get("service")}
     carried |= {"description": spec.get("description"), "sli_query": sli_query, "target_percentage": target}
     data |= {k: v for k, v in carried.items() if v is not None} | {"time_period": period}
+    if "sli" not in data:
+        data |= _prometheus_sli(where, sli_path, sli_query)
     try:
         return SLO.model_validate(data)
     except ValidationError as exc:
@@ -216,6 +219,23 @@ def _source_line(where: str, path: str, role: str, part: Any) -> str:
         return f"{role}: {json.dumps(source, sort_keys=True, default=str)}"
     except (TypeError, ValueError) as exc:
         _fail(where, f"{path}.metricSource", f"cannot be recorded as sli_query text: {exc}")
+
+
+def _prometheus_sli(where: str, path: str, sli_query: str) -> dict[str, Any]:
+    """A ratio metric whose sources are all Prometheus queries maps to the `sli` field the
+    bridge reads (each query a counter: a selector or sum(rate|increase(SEL[w])) or sum(SEL))."""
+    ratio = _parse_query(sli_query) or {}
+    roles = {r: v["metricSource"] for r, v in ratio.items() if r in ("good", "bad", "total")}
+    if not roles or any(str(source.get("type", "")).lower() != "prometheus" for source in roles.values()):
+        return {}
+    sli = {}
+    for role, source in roles.items():
+        query = source.get("spec", {}).get("query")
+        try:
+            sli[role] = parse_counter(query if isinstance(query, str) else "").text()
+        except QueryRefused as exc:
+            _fail(where, f"{path}: ratioMetric.{role}.metricSource.spec.query", f"not a Prometheus counter: {exc}")
+    return {"sli": sli}
 
 
 def _engine_ratio(sli_query: str) -> dict[str, Any]:

@@ -409,7 +409,17 @@ def _name(max_size: int) -> st.SearchStrategy[str]:
     return _stripped(1, max_size).filter(lambda s: re.search(r"[^\x00-\x20\x7f]", s) is not None)
 
 
-_names = st.one_of(st.none(), st.from_regex(r"[A-Za-z0-9][\w.:/-]{0,12}", fullmatch=True), _stripped(0, 8))
+_names = st.one_of(st.none(), st.from_regex(r"[A-Za-z0-9][\w.:/-]{0,12}", fullmatch=True), _stripped(0, 8)).filter(
+    lambda n: n is None or n.lower() != "prometheus"  # Prometheus queries must be counters (tested apart)
+)
+# sli_query forms the engine reads (anything else is refused: tests/bridge/test_promql.py)
+_promql = st.sampled_from(
+    [
+        'sum(rate(http_requests_total{code!~"5.."}[5m])) / sum(rate(http_requests_total[5m]))',
+        "1 - sum(increase(errors_total[1h])) / sum(increase(requests_total[1h]))",
+        "sum(http_requests_total{code!~'5..'}) / sum(http_requests_total)",
+    ]
+)
 _specs = st.one_of(
     st.builds(lambda q: {"query": q}, st.text(_chars, max_size=30)),
     st.dictionaries(st.sampled_from(["query", "metricPath", "region"]), st.text(_chars, max_size=10), max_size=3),
@@ -462,7 +472,7 @@ def slos(draw: st.DrawFn) -> SLO:
         slo_type=draw(st.sampled_from(list(SLOType))),
         target_percentage=draw(st.floats(0, 100, exclude_min=True, exclude_max=True)),
         time_period=draw(st.sampled_from(list(TimePeriod))),
-        sli_query=draw(st.one_of(_stripped(0, 80), _ratio_queries(), st.just("good: a\ntotal: b"))),
+        sli_query=draw(st.one_of(st.just(""), _promql, _ratio_queries(), st.just("good: a\ntotal: b"))),
         description=draw(_stripped(0, 80)),
         enabled=draw(st.booleans()),
         critical_budget_ratio=ratios[0],

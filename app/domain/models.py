@@ -11,10 +11,12 @@ from pydantic_core import PydanticCustomError
 from app.core.alerts import STALE_RULE
 from app.core.calendar import EPOCH
 from app.core.policy import BUDGET_RULE_PREFIX, DEFAULT_POLICY, BudgetThreshold, budget_rule_name
+from app.core.promql import CounterSli
 from app.core.rules import DEFAULT_RULES, BurnRateRule
 from app.core.status import StatusThresholds
 from app.core.windows import WINDOW_NAMES
 from app.domain.enums import Severity, SLOStatus, SLOType, TimePeriod
+from app.domain.sli import SLI_QUERY_PATTERN, SliSpec, check_sli_query, counter_sli
 
 SloId = Annotated[
     str,
@@ -279,7 +281,18 @@ class SLO(BaseModel):
     slo_type: SLOType
     target_percentage: Annotated[float, JsonNumber] = Field(gt=0, lt=100, description="Objective, percent in (0, 100).")
     time_period: TimePeriod
-    sli_query: str = Field(default="", max_length=4000, description="How producers compute the SLI.")
+    sli_query: str = Field(
+        default="",
+        max_length=4000,
+        description="The SLI as PromQL, read by the Prometheus bridge: sum(rate(GOOD[w])) / sum(rate(TOTAL[w])) or "
+        "1 - sum(rate(BAD[w])) / sum(rate(TOTAL[w])) (also increase(...) or a plain sum(SELECTOR)); any other "
+        "query is refused. Empty: producers publish the counts. OpenSLO import records other sources' ratio "
+        "metrics here as `good|bad (...): ...` lines.",
+        json_schema_extra={"pattern": SLI_QUERY_PATTERN},
+    )
+    sli: SliSpec | None = Field(
+        default=None, description="The SLI as Prometheus counters (takes precedence over sli_query for the bridge)."
+    )
     description: str = Field(default="", max_length=2000)
     enabled: bool = Field(default=True, strict=True)
     critical_budget_ratio: Annotated[float, JsonNumber] = Field(
@@ -322,6 +335,8 @@ class SLO(BaseModel):
         le=90 * 86_400,
         description="SLIDataStale fires when no event arrived for this long (0 disables).",
     )
+
+    _sli_query = field_validator("sli_query")(check_sli_query)
 
     @field_validator("target_percentage")
     @classmethod
@@ -375,6 +390,10 @@ class SLO(BaseModel):
 
     def thresholds(self) -> StatusThresholds:
         return StatusThresholds(self.critical_budget_ratio, self.warning_budget_ratio)
+
+    def counter_sli(self) -> CounterSli | None:
+        """The Prometheus counters of the SLI (None: producers publish the counts)."""
+        return counter_sli(self.sli, self.sli_query)
 
 
 class FiringAlert(BaseModel):

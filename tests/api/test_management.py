@@ -434,3 +434,30 @@ def test_ops_endpoints(http: httpx2.Client) -> None:
         ("/api/v1/slos/{slo_id}/error-budget", "get"),
         ("/api/v1/slos/{slo_id}/history", "get"),
     }
+
+
+@pytest.mark.parametrize(
+    ("extra", "loc"),
+    [
+        ({"sli_query": "sum(rate(a[5m])) / sum(increase(b[5m]))"}, ["body", "sli_query"]),
+        ({"sli_query": "requests that did not fail"}, ["body", "sli_query"]),
+        ({"sli": {"good": 'http_requests_total{code=~"2.."', "total": "http_requests_total"}}, ["body", "sli", "good"]),
+        ({"sli": {"good": "a", "bad": "b", "total": "c"}}, ["body", "sli"]),
+        ({"sli": {"histogram": "latency_seconds", "threshold_s": 0}}, ["body", "sli", "threshold_s"]),
+    ],
+)
+def test_an_sli_the_bridge_cannot_read_is_422_naming_the_field(
+    http: httpx2.Client, extra: dict[str, Any], loc: list[Any]
+) -> None:
+    response = http.post(API, json=body("bad-sli", **extra))
+    assert loc in error_locs(response)
+    assert http.get(f"{API}/bad-sli").status_code == 404
+    replaced = http.put(f"{API}/{SEED}", json=body(SEED, **extra))
+    assert loc in error_locs(replaced)
+
+
+def test_a_structured_sli_is_stored(http: httpx2.Client) -> None:
+    sli = {"histogram": "http_request_duration_seconds", "threshold_s": 0.3, "matchers": {"service": "checkout"}}
+    created = create(http, "latency-sli", sli=sli, sli_query="")
+    assert created["sli"] == {"good": None, "bad": None, "total": None, **sli}
+    assert http.get(f"{API}/latency-sli").json()["sli"]["threshold_s"] == 0.3

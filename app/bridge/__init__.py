@@ -1,0 +1,1 @@
+"""The Prometheus bridge: SLI events from Prometheus counters (remote write or queries)."""

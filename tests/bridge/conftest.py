@@ -1,0 +1,3 @@
+from tests.bridge.helpers import bridges
+
+__all__ = ["bridges"]
