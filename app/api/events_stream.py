@@ -67,8 +67,8 @@ def install_events(app: FastAPI, hub: EventHub) -> None:
             ) from exc
 
         async def frames() -> AsyncIterator[bytes]:
-            yield b"retry: %d\n: %s\n\n" % (RETRY_MS, format_start(hub).encode())
-            async with hub.subscribe(flt, resume) as sub:
+            async with hub.subscribe(flt, resume) as sub:  # subscribed before the first byte is sent
+                yield b"retry: %d\n: %s\n\n" % (RETRY_MS, format_start(hub).encode())
                 while True:
                     try:
                         event = await _next(sub.queue, KEEPALIVE_S)
