@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 STATIC_DIR = Path(__file__).parent / "static"
-ASSET_VERSION = "1"  # bumped when the assets change: browsers cache them
+ASSET_VERSION = "2"  # bumped when the assets change: browsers cache them
 NAV = (("/", "Services", "overview"), ("/slos", "SLOs", "list"), ("/reports", "Reports", "reports"))
 
 

@@ -6,7 +6,7 @@ const $ = (sel, root = document) => root.querySelector(sel);
 const esc = (v) => String(v ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 const app = $("#app");
 const view = document.body.dataset.view;
-const STATUS_RANK = { HEALTHY: 0, WARNING: 1, CRITICAL: 2 };
+const STATUS_RANK = { HEALTHY: 0, WARNING: 1, CRITICAL: 2, EXHAUSTED: 3 };
 
 async function gql(query, variables = {}) {
   const res = await fetch("/graphql", {
@@ -148,7 +148,7 @@ async function sloList() {
     <form class="filters" id="filters" onsubmit="return false">
       <input type="search" name="q" placeholder="search id, name, service" value="${esc(state.q)}">
       <select name="service"><option value="">all services</option>${services.map((s) => `<option${s === state.service ? " selected" : ""}>${esc(s)}</option>`).join("")}</select>
-      <select name="status"><option value="">any status</option>${["HEALTHY", "WARNING", "CRITICAL"].map((s) => `<option${s === state.status ? " selected" : ""}>${s}</option>`).join("")}</select>
+      <select name="status"><option value="">any status</option>${["HEALTHY", "WARNING", "CRITICAL", "EXHAUSTED"].map((s) => `<option${s === state.status ? " selected" : ""}>${s}</option>`).join("")}</select>
       <label><input type="checkbox" name="firing"${state.firing ? " checked" : ""}> firing</label>
       <label>budget below <input type="number" name="below" min="0" max="100" step="1" value="${esc(state.below)}" size="4">%</label>
     </form>
