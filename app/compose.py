@@ -187,8 +187,8 @@ async def serve_api(worker: Worker, settings: WorkerSettings) -> None:
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]  # the worker owns signals
     try:
-        await tail.start()
-        await asyncio.gather(server.serve(), *([tail.task] if tail.task else []))
+        await tail.start()  # before serving: a stream opened once /readyz answers misses nothing
+        await server.serve()
     finally:
         await tail.stop()
 

@@ -17,6 +17,7 @@ from typing import Literal
 
 import msgspec
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
 
 from app.domain.messages import OUTPUT_DECODER, AlertEvent, StatusEvent
 from app.stream.kafka_io import true_end_offsets
@@ -24,6 +25,7 @@ from app.stream.kafka_io import true_end_offsets
 log = logging.getLogger(__name__)
 
 Kind = Literal["s", "a"]
+RETRY_S = 1.0  # between fetches that failed
 STATUS_LOOKBACK = 1000  # status records read per partition before the end (not streamed)
 # (kind, partition, offset, event, its JSON, live): live=False for the alerts read before the start
 OnRecord = Callable[[Kind, int, int, StatusEvent | AlertEvent, bytes, bool], None]
@@ -40,6 +42,7 @@ class EventsTail:
             bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100, client_id="events-tail"
         )
         self.undecodable = 0
+        self.fetch_failures = 0
         self._warned: set[str] = set()
         self._live_from: dict[TopicPartition, int] = {}
         self._task: asyncio.Task[None] | None = None
@@ -58,6 +61,7 @@ class EventsTail:
             self.consumer.seek(tp, max(first, ends[tp] - lookback))
         self.on_start({(self._kind(tp), tp.partition): offset for tp, offset in ends.items()})
         self._task = asyncio.create_task(self._run(), name="events-tail")
+        self._task.add_done_callback(_report_end)
 
     async def _partitions(self, topic: str) -> set[int]:
         await self.consumer._client.force_metadata_update()  # topics created a moment ago
@@ -68,7 +72,13 @@ class EventsTail:
 
     async def _run(self) -> None:
         while True:
-            batch = await self.consumer.getmany(timeout_ms=1000, max_records=5000)
+            try:
+                batch = await self.consumer.getmany(timeout_ms=1000, max_records=5000)
+            except KafkaError as exc:  # the broker away: the worker's own clients say more
+                self.fetch_failures += 1
+                log.warning("events stream: fetch failed, retrying in %.0f s: %s", RETRY_S, exc)
+                await asyncio.sleep(RETRY_S)
+                continue
             for tp, records in batch.items():
                 kind = self._kind(tp)
                 live_from = self._live_from.get(tp, 0)
@@ -99,3 +109,9 @@ class EventsTail:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         await self.consumer.stop()
+
+
+def _report_end(task: asyncio.Task[None]) -> None:
+    """A tail that ended other than by stop() (a bug): the streams are silent from then on, said once."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("events stream stopped: no more live events", exc_info=task.exception())
