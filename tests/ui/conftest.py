@@ -17,8 +17,10 @@ CHROMIUM = os.environ.get("SLO_TEST_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "ui"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """Module-scoped (tests/ui has one module: one browser per run): while Playwright's sync API
+    is open, its event loop runs in this thread and asyncio.run() in later tests would fail."""
     if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
         pytest.fail(f"{CHROMIUM} not found: install Debian's chromium (.ci/run does)")
     with sync_playwright() as playwright:
