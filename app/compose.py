@@ -14,6 +14,7 @@ import signal
 import sys
 from typing import Any, NoReturn, TextIO
 
+from app.api.hub import ALERT_EVENT, STATUS_EVENT, EventHub
 from app.clock import Clock, SystemClock
 from app.domain.messages import AlertEvent, StatusEvent
 from app.sinks.wiring import build_sinks
@@ -21,6 +22,7 @@ from app.stream.broker import EmbeddedBroker, embedded_broker
 from app.stream.commands import FAST_HEARTBEAT_INTERVAL_MS, FAST_SESSION_TIMEOUT_MS, status_line
 from app.stream.definitions_feed import DefinitionsFeed
 from app.stream.demo import produce_demo
+from app.stream.events_tail import EventsTail, Kind, OnRecord
 from app.stream.kafka_io import ensure_topics, explain_start_error, muted, worker_clients
 from app.stream.metrics import WorkerMetrics
 from app.stream.read_model import ReadModel
@@ -161,16 +163,52 @@ def _raise_explained(exc: Exception, bootstrap: str, settings: WorkerSettings) -
 
 
 async def serve_api(worker: Worker, settings: WorkerSettings) -> None:
-    """The HTTP API on the worker's own event loop."""
+    """The HTTP API, event streams, GraphQL and web UI on the worker's own event loop."""
     import uvicorn
 
-    from app.api.routes import create_app
+    from app.api.hub import EventHub
+    from app.api.web import Limits, create_web_app
     from app.stream.api_service import WorkerSloService
 
-    app = create_app(WorkerSloService(worker), api_token=settings.api_token, metrics=worker.metrics.render)
+    hub = EventHub(settings.events_buffer)
+    tail = EventsTail(
+        worker.bootstrap, worker.topics.status, worker.topics.alerts, hub_feed(hub), on_start=hub.start_at
+    )
+    app = create_web_app(
+        WorkerSloService(worker),
+        hub,
+        api_token=settings.api_token,
+        metrics=worker.metrics.render,
+        limits=Limits(settings.rate_limit_per_s, settings.rate_limit_burst),
+    )
     config = uvicorn.Config(
         app, host=settings.api_host, port=settings.api_port, log_level="warning", lifespan="off", access_log=False
     )
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]  # the worker owns signals
-    await server.serve()
+    try:
+        await tail.start()  # before serving: a stream opened once /readyz answers misses nothing
+        await server.serve()
+    finally:
+        await tail.stop()
+
+
+def hub_feed(hub: EventHub) -> OnRecord:
+    """The tail's records into the hub: live ones streamed, earlier ones remembered."""
+
+    def on_record(
+        kind: Kind, partition: int, offset: int, event: StatusEvent | AlertEvent, data: bytes, live: bool
+    ) -> None:
+        if isinstance(event, StatusEvent):
+            update = event.slo_status_update
+            slo_id, service, event_type = update.slo_id, update.service_name, STATUS_EVENT
+        else:
+            slo_id, service, event_type = event.slo_id, event.service_name, ALERT_EVENT
+        if live:
+            hub.publish(kind, partition, offset, event_type, slo_id, service, data)
+        elif event_type == ALERT_EVENT:
+            hub.remember_alert(slo_id, data)
+        else:
+            hub.remember_status(slo_id, data)
+
+    return on_record

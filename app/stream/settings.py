@@ -105,6 +105,28 @@ class WorkerSettings(BaseSettings):
     api_token: str | None = Field(
         None, validation_alias=_env("SLO_API_TOKEN"), description="bearer token required by mutating endpoints"
     )
+    rate_limit_per_s: float = Field(
+        50.0,
+        ge=0,
+        le=100_000,
+        validation_alias=_env("SLO_RATE_LIMIT_PER_S"),
+        description="API requests per second per client (bearer token, else address) once its burst is spent; "
+        "0 disables the limit (the UI, event streams and /metrics are exempt)",
+    )
+    rate_limit_burst: int = Field(
+        200,
+        ge=1,
+        le=1_000_000,
+        validation_alias=_env("SLO_RATE_LIMIT_BURST"),
+        description="API requests a client may make at once before the per-second rate applies (429 past it)",
+    )
+    events_buffer: int = Field(
+        10_000,
+        ge=1,
+        le=1_000_000,
+        validation_alias=_env("SLO_EVENTS_BUFFER"),
+        description="status and alert events kept for clients resuming an event stream (`Last-Event-ID`)",
+    )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **flags: Any) -> WorkerSettings:

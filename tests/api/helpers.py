@@ -66,8 +66,11 @@ class ApiWorker:
         self.http.close()
 
 
-def worker_env(port: int, redis_url: str | None = None, token: str | None = None) -> dict[str, str]:
-    env = {"SLO_API_HOST": "127.0.0.1", "SLO_API_PORT": str(port)}
+def worker_env(
+    port: int, redis_url: str | None = None, token: str | None = None, extra: dict[str, str] | None = None
+) -> dict[str, str]:
+    # No rate limit unless a test sets one (tests/api/test_rate_limit.py): these tests fire requests fast.
+    env = {"SLO_API_HOST": "127.0.0.1", "SLO_API_PORT": str(port), "SLO_RATE_LIMIT_PER_S": "0", **(extra or {})}
     if redis_url is not None:
         env["REDIS_URL"] = redis_url
     if token is not None:
@@ -84,9 +87,10 @@ def start_api_worker(
     redis_url: str | None = None,
     token: str | None = None,
     wait: bool = True,
+    env: dict[str, str] | None = None,
 ) -> ApiWorker:
     port = free_port()
-    process = spawn(bootstrap, topology, label, worker_env(port, redis_url, token))
+    process = spawn(bootstrap, topology, label, worker_env(port, redis_url, token, env))
     url = f"http://127.0.0.1:{port}"
     worker = ApiWorker(process, url, httpx2.Client(base_url=url, timeout=30.0))
     if wait:
