@@ -103,23 +103,15 @@ CSV_COLUMNS = tuple(SloReportRow.model_fields)
 
 
 def slo_report_row(slo: SLO, row: SloRow) -> SloReportRow:
-    return SloReportRow(
-        slo_id=row.slo_id,
-        slo_name=slo.slo_name,
-        service_name=slo.service_name,
-        good=row.good,
-        total=row.total,
-        sli=row.sli,
-        target=row.target,
-        status=row.status,
-        error_budget_consumed=row.error_budget_consumed,
-        budget_minutes=row.budget_minutes,
-        consumed_minutes=row.consumed_minutes,
-        worst_burn_rate_1h=row.worst_burn_rate_1h,
-        alert_minutes=row.alert_minutes,
-        pages=row.pages,
-        tickets=row.tickets,
-    )
+    return SloReportRow(slo_name=slo.slo_name, service_name=slo.service_name, **row_fields(row))
+
+
+def row_fields(row: SloRow) -> dict[str, object]:
+    """A report row's figures by name (the names every wire and API shape of a row uses)."""
+    return {f: getattr(row, f) for f in ROW_FIELDS}
+
+
+ROW_FIELDS = tuple(SloRow.__dataclass_fields__)
 
 
 def _rollup_fields(r: Rollup) -> dict[str, object]:
