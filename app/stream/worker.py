@@ -155,6 +155,7 @@ class Worker:
         self._tasks: list[asyncio.Task[None]] = []
         self._uncommitted: dict[TopicPartition, int] = {}  # processed input, not yet committed
         self._inflight: Sends = []  # sends of those batches, not yet known to be acknowledged
+        self._meta_acks: Sends = []  # the last batch's META records (sequences)
         self._committed_at = time.monotonic()
 
     @property
@@ -393,6 +394,8 @@ class Worker:
                 slo = self.definitions.get(slo_id)
                 if slo is not None:
                     self._stage_status(out, store, slo, now)
+        if self._meta_acks:  # normally long acknowledged: see below
+            await asyncio.gather(*self._meta_acks)
         sends.extend(await out.send())
         if self.alerts.take_staged() and sends:
             await asyncio.gather(*sends)  # see write_changelog
@@ -401,7 +404,10 @@ class Worker:
         for partition in touched:
             for key, value in self.stores[partition].drain_meta():
                 meta.add(self.changelog, partition, key, value)
-        sends.extend(await meta.send())
+        # The next batch's statuses wait for these META records: a crash then leaves at most
+        # one batch's sequences unrecorded, and its replacement repeats them, never going back.
+        self._meta_acks = await meta.send()
+        sends.extend(self._meta_acks)
         self._inflight.extend(sends)
         if self.read_model is not None:
             self.read_model.flush()  # hands the writes to its writer task: never waits on Redis
