@@ -188,7 +188,7 @@ STAGES = [
     ("fetcher: fetch routine", "aiokafka/consumer/fetcher.py", "_fetch_requests_routine"),
     ("producer sender routine", "aiokafka/producer/sender.py", "_sender_routine"),
     ("conn: read responses", "aiokafka/conn.py", "_read"),
-    ("timer tick", "app/stream/worker.py", "tick"),
+    ("timer tick", "app/stream/timer.py", "tick"),
     ("metrics.observe_slo", "app/stream/metrics.py", "observe_slo"),
     ("prometheus Counter.inc", "prometheus_client/metrics.py", "inc"),
     ("prometheus labels()", "prometheus_client/metrics.py", "labels"),

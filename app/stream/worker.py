@@ -29,14 +29,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import msgspec
 from aiokafka import TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError
 
 from app.clock import Clock
 from app.core.acceptance import FIELDS, definition_verdict, describe
@@ -49,7 +48,9 @@ from app.domain.messages import AlertEvent, StatusEvent
 from app.domain.models import SLO
 from app.domain.views import objective_of, status_event
 from app.errors import RejectedEvent
+from app.stream import timer
 from app.stream.alert_outbox import AlertOutbox
+from app.stream.commits import Commits
 from app.stream.definitions_feed import DefinitionsFeed, publish_definition
 from app.stream.kafka_io import (
     KeyPartitions,
@@ -68,10 +69,8 @@ from app.stream.settings import WorkerSettings
 from app.topology import Topology
 
 log = logging.getLogger(__name__)
-timer_log = logging.getLogger("app.stream.timer")
 _encode = msgspec.json.Encoder().encode
 
-TIMER_SLICE_S = 0.005  # longest evaluation run of the timer under the lock (then the poll loop may run)
 CLOSE_STEP_S = 5.0
 StatusCallback = Callable[[StatusEvent | AlertEvent], None]  # called with each status and alert event
 
@@ -125,8 +124,8 @@ class Worker:
         self.dedup_horizon_us = round(topology.dedup_horizon_s * 1_000_000)
         self.definitions: dict[str, SLO] = {}
         self.objectives: dict[str, Objective] = {}  # the engine's view of each definition, built once
-        self._retired: dict[str, SLO] = {}  # deleted definitions, until their state is purged
-        self._deleted: set[str] = set()  # ids whose latest definition record is a tombstone
+        self.retired: dict[str, SLO] = {}  # deleted definitions, until their state is purged
+        self.deleted: set[str] = set()  # ids whose latest definition record is a tombstone
         self.stores: dict[int, SloUnits] = {}
         self.stats: Counter[str] = Counter()
         self.metrics = parts.metrics
@@ -153,10 +152,13 @@ class Worker:
         self.feed = parts.feed
         self.feed.on_change = self._on_definition
         self._tasks: list[asyncio.Task[None]] = []
-        self._uncommitted: dict[TopicPartition, int] = {}  # processed input, not yet committed
-        self._inflight: Sends = []  # sends of those batches, not yet known to be acknowledged
-        self._meta_acks: Sends = []  # the last batch's META records (sequences)
-        self._committed_at = time.monotonic()
+        self.commits = Commits(
+            self.producer, self.consumer, self.changelog, settings.commit_interval_ms, self.stats
+        )
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
 
     @property
     def lock(self) -> asyncio.Lock:
@@ -191,7 +193,7 @@ class Worker:
         await self.consumer.start()
         self._tasks = [
             asyncio.create_task(self._poll_loop(), name="poll"),
-            asyncio.create_task(self._timer_loop(), name="timer"),
+            asyncio.create_task(timer.run(self), name="timer"),
         ]
         await self.sinks.start()
 
@@ -223,9 +225,9 @@ class Worker:
         async with self._lock:  # the timer is never cancelled in the middle of a tick
             if timer is not None:
                 timer.cancel()
-            await self.write_changelog()
+            await self.commits.write_changelog(self.stores.items())
             await self.producer.flush()
-            await self.commit()
+            await self.commits.commit()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.sinks.stop()
         await self.consumer.stop()  # commits nothing itself; sends LeaveGroup
@@ -253,12 +255,12 @@ class Worker:
     def _on_definition(self, slo_id: str, slo: SLO | None) -> None:
         old = self.definitions.pop(slo_id, None)
         if slo is None:
-            self._deleted.add(slo_id)  # the next tick resolves its alerts and purges its state
+            self.deleted.add(slo_id)  # the next tick resolves its alerts and purges its state
             if old is not None:
-                self._retired[slo_id] = old
+                self.retired[slo_id] = old
         else:
-            self._deleted.discard(slo_id)
-            self._retired.pop(slo_id, None)
+            self.deleted.discard(slo_id)
+            self.retired.pop(slo_id, None)
         if old is not None and (slo is None or slo.service_name != old.service_name):
             self.metrics.forget_slo(old)  # its series must not outlive it (or its old labels)
         if slo is not None:
@@ -270,9 +272,9 @@ class Worker:
     # -- rebalance ---------------------------------------------------------------
     async def release(self, revoked: list[TopicPartition]) -> None:
         async with self._lock:
-            await self.write_changelog()
+            await self.commits.write_changelog(self.stores.items())
             await self.producer.flush()
-            await self.commit()  # what was processed here is not replayed by the next owner
+            await self.commits.commit()  # what was processed here is not replayed by the next owner
             for tp in revoked:
                 self.reports.forget(tp.partition)
                 store = self.stores.pop(tp.partition, None)
@@ -301,7 +303,7 @@ class Worker:
                 self.stores[partition] = SloUnits.recover(
                     self.objectives, recs, now, self.max_skew_us, self.dedup_horizon_us
                 )
-            self._inflight.extend(await marks.send())
+            self.commits.processed({}, await marks.send())
         self.rollups.wake()  # keys this worker owns now may have rollups to publish
         elapsed = time.perf_counter() - started
         self.stats["recoveries"] += 1
@@ -318,49 +320,15 @@ class Worker:
 
     # -- the poll loop -------------------------------------------------------------
     async def _poll_loop(self) -> None:
-        interval_s = self.settings.commit_interval_ms / 1000
         while not self._stopping.is_set():
             batch = await self.consumer.getmany(timeout_ms=200, max_records=self.settings.max_batch)
             if batch:
                 async with self._lock:
                     await self.process(batch)
-            if self._uncommitted and (not batch or time.monotonic() - self._committed_at >= interval_s):
+            if self.commits.due(idle=not batch):  # app/stream/commits
                 async with self._lock:
-                    await self.write_changelog()
-                await self.commit()
-
-    async def write_changelog(self) -> None:
-        """Send the changelog records of every part changed since the last call (the
-        lock held). Parts changed by several batches are written once: the changelog is
-        written per commit, not per batch. Every alert event among the batches' output is
-        acknowledged by now (a batch with alert transitions waits for its acks), so a
-        book that says an episode is open is never written before the event that opened it."""
-        log_out = RecordBatches(self.producer)
-        for partition, store in self.stores.items():
-            for key, value in store.drain_records():
-                log_out.add(self.changelog, partition, key, value)
-        self._inflight.extend(await log_out.send())
-
-    async def commit(self) -> None:
-        """Commit the input offsets of the batches processed so far, once every record
-        they produced (output and changelog) is acknowledged. Batches are not held back
-        for these acks or this round trip: it runs every `commit_interval_ms`, and when the
-        input is idle. A replay of what was processed but not committed is idempotent (the
-        changelog's offsets guard the state), so a longer interval costs a longer replay."""
-        commits, self._uncommitted = self._uncommitted, {}
-        inflight, self._inflight = self._inflight, []
-        self._committed_at = time.monotonic()
-        if inflight:
-            await asyncio.gather(*inflight)  # a failed send fails the loop, as it did the batch
-        if not commits:
-            return
-        try:
-            await self.consumer.commit(commits)
-        except (CommitFailedError, KafkaError) as exc:
-            # A rebalance took the partitions: the new owner replays from the last
-            # commit and the changelog's offsets keep that replay from double-counting.
-            self.stats["commit_failures"] += 1
-            log.warning("commit failed (%s); the next owner replays these offsets", exc)
+                    await self.commits.write_changelog(self.stores.items())
+                await self.commits.commit()
 
     async def process(self, batch: dict[TopicPartition, list[Any]]) -> None:
         now = self.clock.now_us()
@@ -393,27 +361,24 @@ class Worker:
             for slo_id in slo_ids:
                 slo = self.definitions.get(slo_id)
                 if slo is not None:
-                    self._stage_status(out, store, slo, now)
-        if self._meta_acks:  # normally long acknowledged: see below
-            await asyncio.gather(*self._meta_acks)
+                    self.stage_status(out, store, slo, now)
+        if self.commits.meta_acks:  # normally long acknowledged (app/stream/commits)
+            await asyncio.gather(*self.commits.meta_acks)
         sends.extend(await out.send())
         if self.alerts.take_staged() and sends:
-            await asyncio.gather(*sends)  # see write_changelog
+            await asyncio.gather(*sends)  # see Commits.write_changelog
             sends = []
         meta = RecordBatches(self.producer)  # sequences and alert books: every batch (see drain_meta)
         for partition in touched:
             for key, value in self.stores[partition].drain_meta():
                 meta.add(self.changelog, partition, key, value)
-        # The next batch's statuses wait for these META records: a crash then leaves at most
-        # one batch's sequences unrecorded, and its replacement repeats them, never going back.
-        self._meta_acks = await meta.send()
-        sends.extend(self._meta_acks)
-        self._inflight.extend(sends)
+        self.commits.meta_acks = await meta.send()  # the next batch's statuses wait for these
+        sends.extend(self.commits.meta_acks)
         if self.read_model is not None:
             self.read_model.flush()  # hands the writes to its writer task: never waits on Redis
         if touched:
             self.metrics.latency.observe(max(0.0, (self.clock.now_us() // 1000 - oldest_ms) / 1000))
-        self._uncommitted.update(commits)
+        self.commits.processed(commits, sends)
 
     def _count(self, name: str, counter: Any, n: int) -> None:
         if n:
@@ -462,7 +427,7 @@ class Worker:
         )
         return future
 
-    def _stage_status(
+    def stage_status(
         self, out: RecordBatches, store: SloUnits, slo: SLO, now: int, report: SloEvaluation | None = None
     ) -> None:
         """Queue an SLO's status event (sent with the batch's other records); evaluates it
@@ -483,91 +448,14 @@ class Worker:
         out.add(self.topics.status, self._status_partition[key], key, _encode(event))
         self.alerts.publish(out, store, slo.slo_id, slo, report, transitions)
 
-    def _resolve_open(self, out: RecordBatches, store: SloUnits, slo: SLO | None, slo_id: str, now: int) -> None:
+    def resolve_open(self, out: RecordBatches, store: SloUnits, slo: SLO | None, slo_id: str, now: int) -> None:
         """End a deleted or disabled SLO's open episodes. Without its definition (deleted
         before this worker started) the resolved events repeat their firing events'
         figures; their identity is the firing one's either way."""
         report = store.evaluate(objective_of(slo), now) if slo is not None else None
         self.alerts.publish(out, store, slo_id, slo, report, store.retire_alerts(slo_id, now))
 
-    # -- the timer -----------------------------------------------------------------
-    async def _timer_loop(self) -> None:
-        while not self._stopping.is_set():
-            await self.clock.sleep(self.topology.timer_interval_s)
-            await self.tick(self.clock.now_us())
-            self.ticks += 1
-            timer_log.debug("timer tick %d done", self.ticks)
-
+    # -- the timer (app/stream/timer) -----------------------------------------------------
     async def tick(self, now: int) -> None:
-        """Re-evaluate every SLO at `now`; publish those whose status or rules changed.
-
-        The pass is cut into slices of at most TIMER_SLICE_S of evaluation each, taking
-        the lock per slice, so the poll loop never waits longer than a slice (plus its
-        sends) however many SLOs there are; a partition revoked between slices is left
-        to its new owner."""
-        started = time.perf_counter()
-        longest = 0.0
-        for partition in list(self.stores):
-            pending = deque(self.stores[partition].units if partition in self.stores else ())
-            first = True
-            while pending or first:
-                async with self._lock:
-                    held = time.perf_counter()
-                    store = self.stores.get(partition)
-                    if store is None:
-                        break
-                    if first:
-                        store.expire(now)  # dedup ids past the horizon
-                        first = False
-                    out, log_out = RecordBatches(self.producer), RecordBatches(self.producer)
-                    while pending and time.perf_counter() - held < TIMER_SLICE_S:
-                        self._tick_one(out, log_out, store, partition, pending.popleft(), now)
-                    for key, value in store.drain_records():
-                        log_out.add(self.changelog, partition, key, value)
-                    await self._send(out, log_out)
-                    longest = max(longest, time.perf_counter() - held)
-                await asyncio.sleep(0)  # let a waiting batch in between slices
-        if self.read_model is not None:
-            self.read_model.flush()  # hands the writes to its writer task: never waits on Redis
-        await self.reports.publish_due(self, now)  # closed months and quarters, once (report_publisher)
-        self.metrics.timer_pass.set(time.perf_counter() - started)
-        self.metrics.timer_longest_hold.set(longest)
-
-    def _tick_one(
-        self, out: RecordBatches, log_out: RecordBatches, store: SloUnits, partition: int, slo_id: str, now: int
-    ) -> None:
-        runtime = store.get(slo_id)
-        if runtime is None:
-            return
-        slo = self.definitions.get(slo_id)
-        if slo is None or not slo.enabled:
-            if runtime.book.open:  # deleted or disabled: its open alerts end now
-                self._resolve_open(out, store, slo or self._retired.get(slo_id), slo_id, now)
-            if slo is None and slo_id in self._deleted:
-                # deleted (a tombstone, not a definition this version cannot read):
-                # so is its state, and a new SLO of that id starts empty
-                for key in store.purge(slo_id):
-                    log_out.add(self.changelog, partition, key, None)
-                self._retired.pop(slo_id, None)
-                if self.read_model is not None:
-                    self.read_model.forget(slo_id)
-            return
-        report = store.evaluate(self.objectives[slo_id], now)
-        if status_key(report) != runtime.last_status:
-            self._stage_status(out, store, slo, now, report)
-        elif self.read_model is not None:  # minutes and days closed: reports read the book's copy
-            self.read_model.stage_book(slo_id, runtime.state, runtime.report)
-
-    async def _send(self, out: RecordBatches, log_out: RecordBatches) -> None:
-        """Send the output records, then the changelog's (the timer: a slice at a time).
-        When alert transitions are among them, the changelog waits for the alert events'
-        acks: a book that says an episode is open is never written before the event
-        that opened it (a crash in between publishes the event again, same id)."""
-        sends = await out.send()
-        if self.alerts.take_staged():
-            if sends:
-                await asyncio.gather(*sends)
-            sends = []
-        sends.extend(await log_out.send())
-        if sends:
-            await asyncio.gather(*sends)
+        """One timer pass at `now` (app/stream/timer.tick)."""
+        await timer.tick(self, now)
