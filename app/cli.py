@@ -330,6 +330,34 @@ def _stream_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bootstrap", default=None, help="Kafka bootstrap servers (KAFKA_BOOTSTRAP_SERVERS)")
 
 
+def cmd_backtest(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    import json
+
+    from app.backtest import offline_backtest, parse_rules
+    from app.core.intervals import BadInterval, custom_interval
+    from app.definitions import read_yaml
+
+    try:
+        if (args.from_ is None) != (args.to is None):
+            raise UsageError("--from/--to", "give both --from and --to, or neither (the events' span)")
+        interval = None if args.from_ is None else custom_interval(args.from_, args.to, "--from/--to")
+        candidate = None if args.rules is None else parse_rules(read_yaml(Path(args.rules)))
+        slos = load_slos(Path(args.slos))
+        data = _read_events(args.events)
+        prepared = prepare(
+            slos, data, args.at, fallback_now_us=time.time_ns() // 1000, max_skew_us=round(args.max_skew * 1_000_000)
+        )
+        result = offline_backtest(prepared, candidate, interval)
+    except BadInterval as exc:
+        raise UsageError(exc.argument, exc.reason) from exc
+    out.write(json.dumps(result, indent=2) + "\n")
+    err.write(
+        f"backtest: {result['from']} to {result['to']}, {prepared.ts_us.size} events accepted, "
+        f"{len(prepared.rejections)} rejected\n"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m app", description="Real-time SLO engine.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -359,6 +387,16 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--format", choices=["json", "csv", "md"], default="json")
     rep.add_argument("--max-skew", type=float, default=300.0, help="seconds a timestamp may lie ahead (300)")
     rep.set_defaults(func=cmd_report)
+
+    bt = sub.add_parser("backtest", help="pages and tickets current (and candidate) rules would have sent")
+    bt.add_argument("--slos", required=True, help="YAML file with a top-level 'slos:' list")
+    bt.add_argument("--events", required=True, help="JSON lines of SLI events ('-' = stdin)")
+    bt.add_argument("--rules", default=None, help="YAML file with a 'rules:' list replacing each SLO's policy")
+    bt.add_argument("--from", dest="from_", type=_at, default=None, help="start (RFC 3339; default: oldest event)")
+    bt.add_argument("--to", type=_at, default=None, help="end, exclusive (RFC 3339), with --from")
+    bt.add_argument("--at", type=_at, default=None, help="evaluation instant (default: the newest accepted event)")
+    bt.add_argument("--max-skew", type=float, default=300.0, help="seconds a timestamp may lie ahead (300)")
+    bt.set_defaults(func=cmd_backtest)
 
     run = sub.add_parser("run", help="run the streaming worker (embedded broker when none is configured)")
     _stream_flags(run)

@@ -534,3 +534,41 @@ def first_day_covered(now_us: int) -> int:
     """Start of the first whole UTC day after the oldest accepted instant."""
     oldest = now_us - HISTORY_RETENTION + 1
     return -(-oldest // DAY) * DAY
+
+
+# -- alert backtesting (issue 17) ---------------------------------------------------------
+
+
+@dataclass
+class RefEpisode:
+    rule: str
+    severity: Severity
+    opened_us: int
+    resolved_us: int | None
+
+
+def backtest_episodes(
+    slo: SLO, events: Sequence[Event], from_us: int, to_us: int, now_us: int, bucket_us: dict[str, int] | None
+) -> tuple[list[RefEpisode], int]:
+    """The episodes the SLO's rules open at R's whole minutes (as report_row counts them), each
+    resolved at the first later minute of R it does not fire; and the minutes any rule fires."""
+    sums = WindowSums(e for e in events if e.slo_id == slo.slo_id)
+    end = min(to_us, now_us)
+    minutes = [t for t in range(-(-from_us // MINUTE) * MINUTE, end + 1, MINUTE) if from_us + MINUTE <= t <= end]
+    episodes: list[RefEpisode] = []
+    open_: dict[str, RefEpisode] = {}
+    alert_minutes = 0
+    before = {r.name for r in rules_firing_at(slo, sums, minutes[0] - MINUTE, bucket_us)} if minutes else set()
+    for t in minutes:
+        firing = rules_firing_at(slo, sums, t, bucket_us)
+        alert_minutes += bool(firing)
+        names = {r.name for r in firing}
+        for name in sorted(before - names):
+            if name in open_:
+                open_.pop(name).resolved_us = t
+        for rule in firing:
+            if rule.name not in before:
+                open_[rule.name] = RefEpisode(rule.name, rule.severity, t, None)
+                episodes.append(open_[rule.name])
+        before = names
+    return episodes, alert_minutes

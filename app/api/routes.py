@@ -26,10 +26,11 @@ from app.api.service import SloService
 from app.core.alerts import STALE_RULE
 from app.core.calendar import to_us
 from app.core.intervals import PERIOD_FORMS, BadInterval, parse_period
-from app.domain.enums import SLOStatus, SLOType
+from app.domain.enums import SLOStatus, SLOType, TimePeriod
 from app.domain.models import DUPLICATE_RULE, SLO, AlertRule, ErrorBudget, SLIMetric, SLOStatusReport
 from app.domain.reports import ComplianceReport, ReportFormat, render, select_slos
 from app.domain.views import error_budget, no_data_report, status_report
+from app.domain.whatif import WhatIf
 from app.errors import Unavailable
 
 SloIdPath = Annotated[
@@ -389,6 +390,21 @@ def create_app(
         """One SLO's compliance report over a period (its service's and the overall rollups are its own)."""
         slo = known(slo_id)
         return await _report(period, [slo], format)
+
+    @app.get(
+        "/api/v1/slos/{slo_id}/what-if",
+        tags=["analytics"],
+        responses={**not_found, 503: {"model": Problem, "description": "Another worker owns the SLO."}},
+    )
+    async def get_what_if(
+        slo_id: SloIdPath,
+        target: Annotated[float, Query(gt=0, lt=100, description="The target to try, percent in (0, 100).")],
+        time_period: Annotated[TimePeriod | None, Query(description="The period to try (default: the SLO's).")] = None,
+    ) -> WhatIf:
+        """Every figure of the SLO recomputed from its retained counts for another target (and
+        period), next to its figures as defined, and the past months judged against that target."""
+        slo = known(slo_id)
+        return await service.what_if(slo, target, time_period or slo.time_period)
 
     return app
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Protocol
 
 from app.core.intervals import Interval
+from app.domain.enums import TimePeriod
 from app.domain.models import SLO, ErrorBudget, SLIMetric, SLOStatusReport
 from app.domain.reports import ComplianceReport
+from app.domain.whatif import WhatIf
 
 
 class SloService(Protocol):
@@ -33,6 +35,11 @@ class SloService(Protocol):
     async def report(self, interval: Interval, slos: list[SLO]) -> ComplianceReport:
         """The compliance report of these SLOs over a PERIOD interval, now (raises
         app.core.intervals.BadInterval for an interval beyond the history)."""
+        ...
+
+    async def what_if(self, slo: SLO, target_percentage: float, time_period: TimePeriod) -> WhatIf:
+        """The SLO's figures for another target and period from its retained counts, at the
+        request's instant (raises app.errors.Unavailable when another worker owns the SLO)."""
         ...
 
     def ready(self) -> bool:

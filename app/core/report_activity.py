@@ -64,7 +64,7 @@ def hour_span(interval: Interval, now_us: int) -> tuple[int, int]:
     return first, last
 
 
-class _MinuteSums:
+class MinuteSums:
     """Cumulative per-minute counts: sums over `(a, t]` for minute-aligned a and t."""
 
     def __init__(self, lo_us: int, hi_us: int, ts_us: Int64Array, good: Int64Array, total: Int64Array) -> None:
@@ -132,7 +132,7 @@ def _period_lengths(objective: Objective, t_us: Int64Array) -> Int64Array:
     return out
 
 
-def rules_firing(objective: Objective, sums: _MinuteSums, t_us: Int64Array) -> list[tuple[Severity, BoolArray]]:
+def rules_firing(objective: Objective, sums: MinuteSums, t_us: Int64Array) -> list[tuple[Severity, BoolArray]]:
     """For each rule of the SLO: its severity and whether it fires at each instant."""
     ratio = objective.budget_ratio
     period_us = _period_lengths(objective, t_us)
@@ -184,7 +184,7 @@ def activity(
     names = {"1h", *(w for r in objective.rules for w in (r.long_window, r.short_window))}
     prev = first - MINUTE_US  # the minute before R's first: did an episode open at R's first minute?
     lo = min(int(window_start_us(name, np.array([prev], dtype=np.int64))[0]) for name in names)
-    sums = _MinuteSums(lo, last, ts_us, good, total)
+    sums = MinuteSums(lo, last, ts_us, good, total)
     t_us = np.arange(prev, last + 1, MINUTE_US, dtype=np.int64)
     alert = np.zeros(t_us.size - 1, dtype=bool)
     pages = tickets = 0

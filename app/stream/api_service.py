@@ -15,11 +15,16 @@ import time
 from app.core.evaluation import SloEvaluation
 from app.core.history import history, state_buckets
 from app.core.intervals import Interval, check_retained
-from app.core.live_report import empty_row, source_row
+from app.core.live_report import empty_row, source_of, source_row
 from app.core.reports import SloRow, build_report
+from app.core.state import WindowState
+from app.core.unit import SloUnit
+from app.core.whatif import past_months, what_if
+from app.domain.enums import TimePeriod
 from app.domain.models import SLO, ErrorBudget, SLIMetric, SLOStatusReport
 from app.domain.reports import ComplianceReport, compliance_report
-from app.domain.views import error_budget, status_report
+from app.domain.views import error_budget, objective_of, status_report
+from app.domain.whatif import WhatIf, what_if_view
 from app.errors import Unavailable
 from app.stream.definitions_feed import delete_definition, publish_definition
 from app.stream.kafka_io import partition_for
@@ -123,6 +128,21 @@ class WorkerSloService:
             rows.append((slo.service_name, row))
         report = build_report(interval, now_us, rows)
         return compliance_report(report, {s.slo_id: s for s in slos}, unavailable)
+
+    async def what_if(self, slo: SLO, target_percentage: float, time_period: TimePeriod) -> WhatIf:
+        """From the SLO's unit on this worker (its counts; none yet: no data). The read model
+        holds figures, not the counts every window needs: another worker's SLO is a 503."""
+        worker = self.worker
+        store = worker.stores.get(worker.partition_of(slo.slo_id))
+        if store is None:
+            raise Unavailable("worker", f"SLO {slo.slo_id!r} is owned by another worker; ask that worker")
+        now_us = worker.clock.now_us()
+        objective = worker.objectives.get(slo.slo_id) or objective_of(slo)
+        as_defined = store.evaluate(objective, now_us)  # as the status endpoint does
+        unit = store.get(slo.slo_id) or SloUnit(objective, WindowState(now_us))
+        other = what_if(objective, unit.state, target_percentage, time_period)
+        months = past_months(source_of(unit.state, unit.report), target_percentage)
+        return what_if_view(slo, time_period, as_defined, other, months)
 
     def ready(self) -> bool:
         return self.worker.ready.is_set()

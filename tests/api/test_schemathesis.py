@@ -62,6 +62,7 @@ OPERATIONS = [
     ("GET", "/api/v1/slos/{slo_id}/history"),
     ("GET", "/api/v1/reports"),
     ("GET", "/api/v1/slos/{slo_id}/report"),
+    ("GET", "/api/v1/slos/{slo_id}/what-if"),
     ("DELETE", "/api/v1/slos/{slo_id}"),  # last: it deletes the seeded SLOs it hits
 ]
 SEEDS = ("0", "00", "A", "a", "seed-schemathesis")
