@@ -264,6 +264,7 @@ def _defaults() -> dict[str, Any]:
         "no_data_alert_after_s": 600,
         "alert_rules": [],
         "budget_policy": None,  # the default error-budget policy
+        "sli": None,  # no structured SLI (sli_query is the seed form)
     }
 
 
