@@ -15,7 +15,7 @@ from typing import TextIO
 import msgspec
 
 from app.compose import run_worker
-from app.definitions import load_slos
+from app.definitions import load_definitions, load_slos
 from app.domain.events import timestamp_us
 from app.errors import RejectedEvent, SloEngineError, UsageError
 from app.replay import prepare, replay_batch, replay_emit_all
@@ -54,7 +54,7 @@ def _read_events(path: str) -> bytes:
 
 
 def cmd_replay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    slos = load_slos(Path(args.slos))
+    slos, adjustments = load_definitions(Path(args.slos))
     data = _read_events(args.events)
     prepared = prepare(
         slos,
@@ -62,6 +62,7 @@ def cmd_replay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         args.at,
         fallback_now_us=time.time_ns() // 1000,
         max_skew_us=round(args.max_skew * 1_000_000),
+        adjustments=[a.to_core() for a in adjustments],
     )
     for r in prepared.rejections:
         err.write(f"line {r.line_no}: {r.reason}: {r.detail}\n")
@@ -102,10 +103,15 @@ def cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             raise UsageError("--period", "give --period PERIOD, or both --from and --to")
         else:
             interval = custom_interval(args.from_, args.to, "--from/--to")
-        slos = load_slos(Path(args.slos))
+        slos, adjustments = load_definitions(Path(args.slos))
         data = _read_events(args.events)
         prepared = prepare(
-            slos, data, args.at, fallback_now_us=time.time_ns() // 1000, max_skew_us=round(args.max_skew * 1_000_000)
+            slos,
+            data,
+            args.at,
+            fallback_now_us=time.time_ns() // 1000,
+            max_skew_us=round(args.max_skew * 1_000_000),
+            adjustments=[a.to_core() for a in adjustments],
         )
         report = offline_report(prepared, interval, args.service)
     except BadInterval as exc:
