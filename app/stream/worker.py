@@ -49,6 +49,7 @@ from app.domain.messages import AlertEvent, StatusEvent
 from app.domain.models import SLO
 from app.domain.views import objective_of, status_event
 from app.errors import RejectedEvent
+from app.stream.adjustments_feed import AdjustmentsFeed, publish_adjustment
 from app.stream.alert_outbox import AlertOutbox
 from app.stream.definitions_feed import DefinitionsFeed, publish_definition
 from app.stream.kafka_io import (
@@ -98,6 +99,7 @@ class WorkerParts:
     feed: DefinitionsFeed
     sinks: Sinks
     read_model: ReadModel | None
+    adjustments: AdjustmentsFeed | None = None  # budget adjustments (None: a test's worker without them)
 
 
 Sends = list[asyncio.Future[Any]]
@@ -152,6 +154,7 @@ class Worker:
         self.producer, self.consumer, self.reader = parts.producer, parts.consumer, parts.reader
         self.feed = parts.feed
         self.feed.on_change = self._on_definition
+        self.adjustments = parts.adjustments
         self._tasks: list[asyncio.Task[None]] = []
         self._uncommitted: dict[TopicPartition, int] = {}  # processed input, not yet committed
         self._inflight: Sends = []  # sends of those batches, not yet known to be acknowledged
@@ -179,6 +182,10 @@ class Worker:
         for slo in self.topology.slos:  # the topology file is a source of definitions (GitOps)
             await publish_definition(self.producer, self.topics.definitions, slo)
         await self.feed.start()
+        if self.adjustments is not None:
+            for adjustment in self.topology.adjustments:  # a source of adjustments, like slos:
+                await publish_adjustment(self.producer, self.topics.adjustments, adjustment)
+            await self.adjustments.start()
         await self.reader.start()
         # The partition count the producer's partitioner really uses (the topic may
         # predate the topology): re-keying must agree with it or it would loop.
@@ -200,6 +207,8 @@ class Worker:
         the worker and its exception propagates (the process exits non-zero)."""
         stopping = asyncio.create_task(self._stopping.wait())
         watched = [*self._tasks, *self.sinks.tasks(), *([self.feed.task] if self.feed.task else [])]
+        if self.adjustments is not None and self.adjustments.task is not None:
+            watched.append(self.adjustments.task)
         watched.extend(self.rollups.tasks)
         if self.read_model is not None and self.read_model.task is not None:
             watched.append(self.read_model.task)
@@ -230,6 +239,8 @@ class Worker:
         await self.sinks.stop()
         await self.consumer.stop()  # commits nothing itself; sends LeaveGroup
         await self.feed.stop()
+        if self.adjustments is not None:
+            await self.adjustments.stop()
         await self.rollups.stop()
         await self.reader.stop()
         await self.producer.stop()
@@ -241,6 +252,8 @@ class Worker:
         self._stopping.set()
         steps = [self.sinks.stop, self.consumer.stop, self.feed.stop, self.rollups.stop, self.reader.stop]
         steps.append(self.producer.stop)
+        if self.adjustments is not None:
+            steps.append(self.adjustments.stop)
         if self.read_model is not None:
             steps.append(self.read_model.stop)
         for step in steps:
