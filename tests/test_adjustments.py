@@ -137,6 +137,8 @@ def test_bad_durations_name_the_field(text: str, words: str) -> None:
         ("DTSTART:20260101T000000Z\nRRULE:FREQ=DAILY;COUNT=2", "no DTSTART"),
         ("FREQ=DAILY;COUNT=x", "COUNT=x"),
         ("FREQ=DAILY;COUNT", "not NAME=VALUE"),
+        ("FREQ=HOURLY;COUNT=10001", "more than 10000 occurrences"),
+        ("FREQ=HOURLY;UNTIL=99991231T000000Z", "more than 10000 occurrences"),
     ],
 )
 def test_bad_rrules_are_refused(rule: str, words: str) -> None:

@@ -137,10 +137,7 @@ def test_replay_excludes_exactly_the_events_in_range(scenario: Any, late: int) -
         xg, xn = ref.period_sums([e for e in out if e.slo_id == slo.slo_id], now, period)
         assert (got.pop("excluded_good"), got.pop("excluded_total")) == (xg, xn)
         assert (want.pop("excluded_good"), want.pop("excluded_total")) == (0, 0)
-        assert got == want
-        # and the kept events' figures are the contract's
-        good, total = ref.period_sums([e for e in kept if e.slo_id == slo.slo_id], now, period)
-        assert got["consumed_budget"] == total - good
+        assert got == want  # (the engine's figures over the kept events: tests/test_properties checks those)
 
 
 @PROPS

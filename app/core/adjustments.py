@@ -9,13 +9,16 @@ timestamp falls in a range is excluded, whenever the adjustment was defined.
 Pure: times are integer microseconds since the epoch, passed in. A refusal is a
 `BadAdjustment` naming the field at fault (the edges turn it into a 422 or a CLI
 error). RRULEs are bounded: FREQ no finer than HOURLY (and at most one BYMINUTE and
-one BYSECOND value, so no sub-hourly occurrences) with a COUNT or an UNTIL.
+one BYSECOND value, so no sub-hourly occurrences) with a COUNT or an UNTIL, and at
+most MAX_OCCURRENCES occurrences in all (hourly for 416 days, daily for 27 years):
+expanding one is then cheap whatever the dates.
 Occurrences are expanded by python-dateutil's rrule from `start` (UTC); dateutil
 works in whole seconds, so `start`'s sub-second part is added back to each.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -32,6 +35,7 @@ _DURATION_UNITS_US = {"s": US_PER_S, "m": MINUTE_US, "h": HOUR_US, "d": DAY_US, 
 DURATION_FORMS = "a whole number and a unit (s, m, h, d, w), e.g. 2h, 90m, 1h30m"
 _ALLOWED_FREQS = ("YEARLY", "MONTHLY", "WEEKLY", "DAILY", "HOURLY")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_OCCURRENCES = 10_000
 Ranges = list[tuple[int, int]]
 
 
@@ -81,6 +85,13 @@ def _rrule_parts(text: str) -> dict[str, str]:
 
 def check_rrule(text: str, start_us: int) -> rrule:
     """The rule of a recurring adjustment, bounded (see the module doc), anchored at `start_us`."""
+    rule = _rule(text, start_us)
+    if sum(1 for _ in itertools.islice(rule, MAX_OCCURRENCES + 1)) > MAX_OCCURRENCES:
+        raise BadAdjustment("rrule", f"{text!r}: more than {MAX_OCCURRENCES} occurrences; use a lower COUNT or UNTIL")
+    return rule
+
+
+def _rule(text: str, start_us: int) -> rrule:
     parts = _rrule_parts(text)
     freq = parts.get("FREQ", "").upper()
     if freq not in _ALLOWED_FREQS:
@@ -141,7 +152,7 @@ class Adjustment:
                 yield self.start_us
             return
         offset_us = self.start_us % US_PER_S
-        for dt in check_rrule(self.rrule, self.start_us):
+        for dt in _rule(self.rrule, self.start_us):
             start_us = _us(dt) + offset_us
             if start_us >= until_us:
                 return
