@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
@@ -33,6 +34,7 @@ class AdjustmentsFeed:
         self.invalid = 0
         self.applied_offset = -1  # offset of the last record applied (writers wait for theirs)
         self._core: list[Adjustment] | None = None
+        self.on_change: Callable[[], None] = _ignore  # the worker rebuilds its objectives
         self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100)
         self._task: asyncio.Task[None] | None = None
 
@@ -60,6 +62,7 @@ class AdjustmentsFeed:
     def _changed(self) -> None:
         self.version += 1
         self._core = None
+        self.on_change()
 
     def _apply(self, key: bytes | None, value: bytes | None) -> None:
         if key is None:
@@ -96,6 +99,10 @@ class AdjustmentsFeed:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         await self.consumer.stop()
+
+
+def _ignore() -> None:
+    """No one listens yet (the worker sets its own callback before start)."""
 
 
 def _json(value: bytes) -> object:

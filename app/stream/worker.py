@@ -155,6 +155,8 @@ class Worker:
         self.feed = parts.feed
         self.feed.on_change = self._on_definition
         self.adjustments = parts.adjustments
+        if self.adjustments is not None:
+            self.adjustments.on_change = self._on_adjustments
         self._tasks: list[asyncio.Task[None]] = []
         self._uncommitted: dict[TopicPartition, int] = {}  # processed input, not yet committed
         self._inflight: Sends = []  # sends of those batches, not yet known to be acknowledged
@@ -276,9 +278,16 @@ class Worker:
             self.metrics.forget_slo(old)  # its series must not outlive it (or its old labels)
         if slo is not None:
             self.definitions[slo_id] = slo
-            self.objectives[slo_id] = objective_of(slo)
+            self.objectives[slo_id] = objective_of(slo, self.adjustments.core() if self.adjustments else ())
         else:
             self.objectives.pop(slo_id, None)
+
+    def _on_adjustments(self) -> None:
+        """An adjustment changed: every objective takes the ones that apply to it (evaluations
+        from now on exclude their ranges, past events included: app/core/adjusted)."""
+        adjustments = self.adjustments.core() if self.adjustments else []
+        for slo_id, slo in self.definitions.items():
+            self.objectives[slo_id] = objective_of(slo, adjustments)
 
     # -- rebalance ---------------------------------------------------------------
     async def release(self, revoked: list[TopicPartition]) -> None:
