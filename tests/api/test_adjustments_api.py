@@ -4,7 +4,9 @@ compacted adjustments topic, read back by the worker), and 422s naming the field
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx2
@@ -12,13 +14,14 @@ import pytest
 import yaml
 
 from app.stream.broker import EmbeddedBroker
-from tests.api.helpers import ApiWorker, start_api_worker
-from tests.stream.helpers import Spawn, make_topology, slo_def
+from tests.api.helpers import ApiWorker, keyed_events, produce_and_wait, start_api_worker
+from tests.stream.helpers import Ev, Spawn, Topology, make_topology, slo_def
 
 pytestmark = pytest.mark.kafka
 
 ADJ = "/api/v1/adjustments"
 SEED_SLO = "adj-seed-slo"
+LIVE_SLO = "adj-live"  # a 1h period: its figures sit on the 1-minute ring
 FROM_FILE = {
     "adjustment_id": "file-window",
     "description": "from the topology file",
@@ -30,10 +33,16 @@ FROM_FILE = {
 
 
 @pytest.fixture(scope="module")
-def api(broker: EmbeddedBroker, module_spawn: Spawn, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiWorker]:
-    topology = make_topology(tmp_path_factory.mktemp("adjustments"), [slo_def(SEED_SLO)], timer_interval_s=600)
+def topology(tmp_path_factory: pytest.TempPathFactory) -> Topology:
+    slos = [slo_def(SEED_SLO), slo_def(LIVE_SLO, 99.0, "ROLLING_1H")]
+    topology = make_topology(tmp_path_factory.mktemp("adjustments"), slos, timer_interval_s=600)
     doc = yaml.safe_load(topology.path.read_text())
     topology.path.write_text(yaml.safe_dump({**doc, "adjustments": [FROM_FILE]}, sort_keys=False))
+    return topology
+
+
+@pytest.fixture(scope="module")
+def api(broker: EmbeddedBroker, module_spawn: Spawn, topology: Topology) -> Iterator[ApiWorker]:
     worker = start_api_worker(module_spawn, broker.bootstrap, topology, "api-adj")
     yield worker
     worker.close()
@@ -114,3 +123,35 @@ def test_bad_bodies_are_422_naming_the_field(http: httpx2.Client, body: dict[str
     assert detail[0]["loc"] == ["body", field], detail
     assert words in detail[0]["msg"], detail
     assert http.get(f"{ADJ}/bad").status_code == 404
+
+
+def _iso(ts_us: int) -> str:
+    return datetime.fromtimestamp(ts_us / 1e6, UTC).isoformat().replace("+00:00", "Z")
+
+
+def test_an_adjustment_added_after_the_events_excludes_them_and_deleting_it_restores_them(
+    http: httpx2.Client, broker: EmbeddedBroker, topology: Topology
+) -> None:
+    minute = 60_000_000
+    m = int(time.time() * 1e6) // minute * minute  # the current whole minute
+    # 20 events, one a minute over the last 20 minutes, 10 bad each
+    events = [
+        Ev(LIVE_SLO, m - (20 - i) * minute + 7_000_000, 0, 10, (m - (20 - i) * minute + 7_000_000) / 1e6)
+        for i in range(20)
+    ]
+    produce_and_wait(broker.bootstrap, topology, keyed_events(events))
+    before = http.get(f"/api/v1/slos/{LIVE_SLO}/status").json()
+    assert (before["consumed_budget"], before["excluded_total"]) == (200, 0)
+
+    # [m - 20 min, m - 10 min): the first 10 events, on whole minutes (the 1-minute ring's buckets)
+    window = {"adjustment_id": "live-window", "start": _iso(m - 20 * minute), "duration": "10m", "slo_ids": [LIVE_SLO]}
+    assert http.post(ADJ, json=window).status_code == 201
+    status = http.get(f"/api/v1/slos/{LIVE_SLO}/status").json()
+    assert (status["consumed_budget"], status["excluded_good"], status["excluded_total"]) == (100, 0, 100)
+    assert status["current_sli"] == 0.0
+    budget = http.get(f"/api/v1/slos/{LIVE_SLO}/error-budget").json()
+    assert (budget["consumed_budget"], budget["excluded_total"]) == (100, 100)
+
+    assert http.delete(f"{ADJ}/live-window").status_code == 204
+    after = http.get(f"/api/v1/slos/{LIVE_SLO}/status").json()
+    assert (after["consumed_budget"], after["excluded_total"]) == (200, 0)
