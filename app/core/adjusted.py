@@ -23,12 +23,13 @@ from functools import lru_cache
 import numpy as np
 
 from app.core.adjustments import Adjustment, Exclusions
-from app.core.ring import LAYOUT, Rings
+from app.core.ring import LAYOUT, Int64Array, Rings
 from app.core.state import WindowState
-from app.core.windows import DAY_TIER, DAY_US, HISTORY_RETENTION_US, HOUR_TIER
+from app.core.windows import DAY_TIER, DAY_US, HISTORY_RETENTION_US, HOUR_TIER, HOUR_US
 
 _HORIZON_PAST_US = HISTORY_RETENTION_US + 2 * DAY_US
 _HORIZON_AHEAD_US = 2 * DAY_US
+_EMPTY = np.zeros(0, dtype=np.int64)
 
 
 @lru_cache(maxsize=4096)
@@ -39,18 +40,18 @@ def exclusions_on(adjustments: tuple[Adjustment, ...], day: int) -> Exclusions:
     return Exclusions.of(adjustments, at_us - _HORIZON_PAST_US, at_us + _HORIZON_AHEAD_US)
 
 
-def _tier(rings: Rings, tier: int, ex: Exclusions) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """A tier's buckets newest first: (start a, good, total, covered) as arrays."""
-    bucket_us, n, base, _, _ = LAYOUT[tier]
-    k = rings.heads[tier] - np.arange(n, dtype=np.int64)
-    slots = k % n
-    counts = rings.view_counts()
-    good = counts[2 * (base + slots)].astype(np.int64)
-    total = counts[2 * (base + slots) + 1].astype(np.int64)
-    a = (k - 1) * bucket_us
+@lru_cache(maxsize=16384)
+def _covered(adjustments: tuple[Adjustment, ...], day: int, tier: int, head: int) -> tuple[Int64Array, Int64Array]:
+    """The buckets of a tier (head bucket `head`) wholly inside an adjusted range: their ages
+    (0 = the head) and starts `a`, oldest last. Depends on the head, not on the counts: cached,
+    so an evaluation only sums the few covered buckets."""
+    ex = exclusions_on(adjustments, day)
+    bucket_us, n, _, _, _ = LAYOUT[tier]
+    ages = np.arange(n, dtype=np.int64)
+    a = (head - ages - 1) * bucket_us
     i = np.searchsorted(ex.starts, a, side="right") - 1
-    covered = (i >= 0) & (ex.ends[np.maximum(i, 0)] >= a + bucket_us) & (total > 0)
-    return a, good, total, covered
+    covered = (i >= 0) & (ex.ends[np.maximum(i, 0)] >= a + bucket_us)
+    return ages[covered], a[covered]
 
 
 def adjusted_state(
@@ -59,29 +60,36 @@ def adjusted_state(
     """The state without the adjusted buckets, with what was taken from each window sum
     (Rings.win's layout) and each calendar sum (WindowState.calendar_sums' layout);
     None when no bucket the state holds is adjusted."""
-    ex = exclusions_on(adjustments, state.now_us // DAY_US)
-    if ex.empty:
+    day = state.now_us // DAY_US
+    if exclusions_on(adjustments, day).empty:
         return None
     rings = state.rings
+    counts = rings.view_counts()
     win_out = [0] * len(rings.win)
-    tiers = {}
-    for tier, (_bucket_us, _n, _base, wbase, win_n) in enumerate(LAYOUT):
-        a, good, total, covered = tiers[tier] = _tier(rings, tier, ex)
-        if not covered.any():
+    taken: dict[int, tuple[Int64Array, Int64Array, Int64Array]] = {}  # tier -> (a, good, total) covered
+    for tier, (_bucket_us, n, base, wbase, win_n) in enumerate(LAYOUT):
+        head = rings.heads[tier]
+        ages, a = _covered(adjustments, day, tier, head)
+        if not ages.size:
             continue
-        ages = np.arange(a.size)
+        at = 2 * (base + (head - ages) % n)
+        good, total = counts[at].astype(np.int64), counts[at + 1].astype(np.int64)
+        taken[tier] = (a, good, total)
         for i, wn in enumerate(win_n):
-            inside = covered & (ages < wn)
+            inside = ages < wn
             win_out[2 * (wbase + i)] = int(good[inside].sum())
             win_out[2 * (wbase + i) + 1] = int(total[inside].sum())
     cal_out = [0] * len(state.calendar_sums)
-    hour_a, hour_good, hour_total, hour_cov = tiers[HOUR_TIER]
-    day_a, day_good, day_total, day_cov = tiers[DAY_TIER]
-    hourly_from = -(-int(hour_a.min()) // DAY_US) * DAY_US  # the first whole day the hourly ring holds
-    if hour_cov.any() or day_cov.any():
+    if HOUR_TIER in taken or DAY_TIER in taken:
+        _, n_hours, _, _, _ = LAYOUT[HOUR_TIER]
+        oldest_hour_us = (rings.heads[HOUR_TIER] - n_hours) * HOUR_US
+        hourly_from = -(-oldest_hour_us // DAY_US) * DAY_US  # the first whole day the hourly ring holds
+        none = (_EMPTY, _EMPTY, _EMPTY)
+        hour_a, hour_good, hour_total = taken.get(HOUR_TIER, none)
+        day_a, day_good, day_total = taken.get(DAY_TIER, none)
         for i, period in enumerate(state.calendar):
-            hours = hour_cov & (hour_a >= max(period.start_us, hourly_from))
-            days = day_cov & (day_a >= period.start_us) & (day_a + DAY_US <= hourly_from)
+            hours = hour_a >= max(period.start_us, hourly_from)
+            days = (day_a >= period.start_us) & (day_a + DAY_US <= hourly_from)
             cal_out[2 * i] = int(hour_good[hours].sum() + day_good[days].sum())
             cal_out[2 * i + 1] = int(hour_total[hours].sum() + day_total[days].sum())
     if not any(win_out) and not any(cal_out):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -69,6 +70,13 @@ def objective_of(slo: SLO, adjustments: Sequence[Adjustment] = ()) -> Objective:
         budget_policy=tuple(t.to_core() for t in slo.policy()),
         adjustments=tuple(for_slo(adjustments, slo.slo_id, slo.service_name)) if adjustments else (),
     )
+
+
+def with_adjustments(objective: Objective, slo: SLO, adjustments: Sequence[Adjustment]) -> Objective:
+    """The objective with the adjustments of `adjustments` that apply to the SLO (itself when
+    they are the ones it has)."""
+    mine = tuple(for_slo(adjustments, slo.slo_id, slo.service_name))
+    return objective if mine == objective.adjustments else dataclasses.replace(objective, adjustments=mine)
 
 
 def firing_alerts(report: SloEvaluation) -> list[FiringAlert]:

@@ -47,7 +47,7 @@ from app.core.units import SloUnits
 from app.domain.events import TimestampCache, decode_event, reject
 from app.domain.messages import AlertEvent, StatusEvent
 from app.domain.models import SLO
-from app.domain.views import objective_of, status_event
+from app.domain.views import objective_of, status_event, with_adjustments
 from app.errors import RejectedEvent
 from app.stream.adjustments_feed import AdjustmentsFeed, publish_adjustment
 from app.stream.alert_outbox import AlertOutbox
@@ -287,7 +287,9 @@ class Worker:
         from now on exclude their ranges, past events included: app/core/adjusted)."""
         adjustments = self.adjustments.core() if self.adjustments else []
         for slo_id, slo in self.definitions.items():
-            self.objectives[slo_id] = objective_of(slo, adjustments)
+            objective = self.objectives.get(slo_id)
+            if objective is not None:  # only the SLOs whose adjustments changed get a new objective
+                self.objectives[slo_id] = with_adjustments(objective, slo, adjustments)
 
     # -- rebalance ---------------------------------------------------------------
     async def release(self, revoked: list[TopicPartition]) -> None:
