@@ -116,3 +116,19 @@ def test_a_range_across_the_hourly_rings_oldest_day_is_exact_in_the_year() -> No
     got = evaluate(Objective("x", 99.0, TimePeriod.CALENDAR_YEAR, adjustments=(adj,)), state)
     assert (got.excluded_good, got.excluded_total) == (10 * 3, 10 * 7)
     assert got.budget.total_events == (44 - 10) * 7
+
+
+def test_no_alert_fires_from_excluded_events() -> None:
+    """A fast burn caused only by events in an adjusted range: the rules fire without the
+    adjustment and not with it (a firing alert then resolves at the next evaluation)."""
+    now = BASE_DAY * DAY + 12 * HOUR
+    base = [(now - d * HOUR - 7 * S, 1000, 1000) for d in range(2, 24 * 20)]  # 20 days all good
+    burst = [(now - 50 * MIN + m * MIN + 7 * S, 0, 1000) for m in range(50)]  # the last 50 minutes all bad
+    state = _state(now, base + burst)
+    plain = evaluate(Objective("x", 99.9, TimePeriod.ROLLING_30D), state)
+    assert {f.rule.name for f in plain.firing}  # the page rules fire
+    window = Adjustment("incident", now - HOUR, 2 * HOUR, slo_ids=frozenset({"x"}))  # whole hours
+    adjusted = evaluate(Objective("x", 99.9, TimePeriod.ROLLING_30D, adjustments=(window,)), state)
+    assert len(adjusted.firing) == 0
+    assert adjusted.conditions == ()
+    assert adjusted.excluded_total == 50 * 1000 and adjusted.budget.bad_events == 0
