@@ -30,7 +30,6 @@ class AdjustmentsFeed:
         self.topic = topic
         self.tp = TopicPartition(topic, 0)
         self.adjustments: dict[str, AdjustmentDefinition] = {}
-        self.version = 0  # bumped on every change: what caches of exclusions key on
         self.invalid = 0
         self.applied_offset = -1  # offset of the last record applied (writers wait for theirs)
         self._core: list[Adjustment] | None = None
@@ -39,7 +38,7 @@ class AdjustmentsFeed:
         self._task: asyncio.Task[None] | None = None
 
     def core(self) -> list[Adjustment]:
-        """Every adjustment, as the core's model (built once per version)."""
+        """Every adjustment, as the core's model (built once per change)."""
         if self._core is None:
             self._core = [a.to_core() for a in self.adjustments.values()]
         return self._core
@@ -60,7 +59,6 @@ class AdjustmentsFeed:
                 self.applied_offset = record.offset
 
     def _changed(self) -> None:
-        self.version += 1
         self._core = None
         self.on_change()
 

@@ -37,6 +37,12 @@ class DefinitionNotApplied(Unavailable):
         super().__init__("kafka", f"definition {slo_id!r} written but {why}")
 
 
+class AdjustmentNotApplied(Unavailable):
+    def __init__(self, adjustment_id: str, why: str = f"not read back within {APPLY_TIMEOUT_S}s") -> None:
+        self.adjustment_id = adjustment_id
+        super().__init__("kafka", f"adjustment {adjustment_id!r} written but {why}")
+
+
 class WorkerSloService:
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
@@ -80,10 +86,10 @@ class WorkerSloService:
         deadline = time.monotonic() + APPLY_TIMEOUT_S
         while feed.applied_offset < offset:
             if time.monotonic() > deadline:
-                raise DefinitionNotApplied(adjustment_id)
+                raise AdjustmentNotApplied(adjustment_id)
             await asyncio.sleep(0.01)
         if feed.applied_offset == offset and feed.adjustments.get(adjustment_id) != written:
-            raise DefinitionNotApplied(adjustment_id, "refused by the worker that read it back")
+            raise AdjustmentNotApplied(adjustment_id, "refused by the worker that read it back")
 
     async def put_adjustment(self, adjustment: AdjustmentDefinition) -> None:
         feed = self._adjustments_feed()
