@@ -18,7 +18,7 @@ from app.compose import run_worker
 from app.definitions import load_definitions, load_slos
 from app.domain.events import timestamp_us
 from app.errors import RejectedEvent, SloEngineError, UsageError
-from app.replay import prepare, replay_batch, replay_emit_all
+from app.replay import Prepared, prepare, replay_batch, replay_emit_all
 from app.stream.commands import run_async, tail_status
 from app.stream.demo import produce_demo
 from app.stream.settings import WorkerSettings, settings_table
@@ -82,11 +82,15 @@ def cmd_replay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     reasons = Counter(r.reason for r in prepared.rejections)
     summary = ", ".join(f"{k}: {v}" for k, v in sorted(reasons.items()))
     err.write(
-        f"replay: {prepared.ts_us.size} accepted, {len(prepared.rejections)} rejected"
-        + (f" ({summary})" if summary else "")
-        + "\n"
+        f"replay: {prepared.ts_us.size + prepared.excluded.ts_us.size} accepted{_excluded_note(prepared)}, "
+        f"{len(prepared.rejections)} rejected" + (f" ({summary})" if summary else "") + "\n"
     )
     return 0
+
+
+def _excluded_note(prepared: Prepared) -> str:
+    n = prepared.excluded.ts_us.size
+    return f" ({n} excluded by budget adjustments)" if n else ""
 
 
 def cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -120,7 +124,8 @@ def cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise UsageError(argument, exc.reason) from exc
     out.write(render(report, ReportFormat(args.format)))
     err.write(
-        f"report: {interval.label}, {len(report.slos)} SLO(s), {prepared.ts_us.size} events accepted, "
+        f"report: {interval.label}, {len(report.slos)} SLO(s), "
+        f"{prepared.ts_us.size + prepared.excluded.ts_us.size} events accepted{_excluded_note(prepared)}, "
         f"{len(prepared.rejections)} rejected\n"
     )
     return 0

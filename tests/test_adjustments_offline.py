@@ -223,6 +223,7 @@ def test_replay_command_reads_adjustments_from_the_definitions_file(tmp_path: Pa
     assert (search["excluded_total"], search["excluded_good"]) == (3 * 100, 3 * 99)
     assert search["consumed_budget"] == (144 - 3) * 1
     assert Fraction(checkout["current_sli"]).limit_denominator(1000) == 90
+    assert "replay: 288 accepted (18 excluded by budget adjustments), 0 rejected" in proc.stderr
 
 
 def test_report_command_shows_the_excluded_counts(tmp_path: Path) -> None:
