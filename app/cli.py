@@ -15,10 +15,10 @@ from typing import TextIO
 import msgspec
 
 from app.compose import run_worker
-from app.definitions import load_slos
+from app.definitions import load_definitions, load_slos
 from app.domain.events import timestamp_us
 from app.errors import RejectedEvent, SloEngineError, UsageError
-from app.replay import prepare, replay_batch, replay_emit_all
+from app.replay import Prepared, prepare, replay_batch, replay_emit_all
 from app.stream.commands import run_async, tail_status
 from app.stream.demo import produce_demo
 from app.stream.settings import WorkerSettings, settings_table
@@ -54,7 +54,7 @@ def _read_events(path: str) -> bytes:
 
 
 def cmd_replay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    slos = load_slos(Path(args.slos))
+    slos, adjustments = load_definitions(Path(args.slos))
     data = _read_events(args.events)
     prepared = prepare(
         slos,
@@ -62,6 +62,7 @@ def cmd_replay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         args.at,
         fallback_now_us=time.time_ns() // 1000,
         max_skew_us=round(args.max_skew * 1_000_000),
+        adjustments=[a.to_core() for a in adjustments],
     )
     for r in prepared.rejections:
         err.write(f"line {r.line_no}: {r.reason}: {r.detail}\n")
@@ -81,11 +82,15 @@ def cmd_replay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     reasons = Counter(r.reason for r in prepared.rejections)
     summary = ", ".join(f"{k}: {v}" for k, v in sorted(reasons.items()))
     err.write(
-        f"replay: {prepared.ts_us.size} accepted, {len(prepared.rejections)} rejected"
-        + (f" ({summary})" if summary else "")
-        + "\n"
+        f"replay: {prepared.ts_us.size + prepared.excluded.ts_us.size} accepted{_excluded_note(prepared)}, "
+        f"{len(prepared.rejections)} rejected" + (f" ({summary})" if summary else "") + "\n"
     )
     return 0
+
+
+def _excluded_note(prepared: Prepared) -> str:
+    n = prepared.excluded.ts_us.size
+    return f" ({n} excluded by budget adjustments)" if n else ""
 
 
 def cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -102,10 +107,15 @@ def cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             raise UsageError("--period", "give --period PERIOD, or both --from and --to")
         else:
             interval = custom_interval(args.from_, args.to, "--from/--to")
-        slos = load_slos(Path(args.slos))
+        slos, adjustments = load_definitions(Path(args.slos))
         data = _read_events(args.events)
         prepared = prepare(
-            slos, data, args.at, fallback_now_us=time.time_ns() // 1000, max_skew_us=round(args.max_skew * 1_000_000)
+            slos,
+            data,
+            args.at,
+            fallback_now_us=time.time_ns() // 1000,
+            max_skew_us=round(args.max_skew * 1_000_000),
+            adjustments=[a.to_core() for a in adjustments],
         )
         report = offline_report(prepared, interval, args.service)
     except BadInterval as exc:
@@ -114,7 +124,8 @@ def cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise UsageError(argument, exc.reason) from exc
     out.write(render(report, ReportFormat(args.format)))
     err.write(
-        f"report: {interval.label}, {len(report.slos)} SLO(s), {prepared.ts_us.size} events accepted, "
+        f"report: {interval.label}, {len(report.slos)} SLO(s), "
+        f"{prepared.ts_us.size + prepared.excluded.ts_us.size} events accepted{_excluded_note(prepared)}, "
         f"{len(prepared.rejections)} rejected\n"
     )
     return 0

@@ -18,6 +18,7 @@ from app.api.hub import ALERT_EVENT, STATUS_EVENT, EventHub
 from app.clock import Clock, SystemClock
 from app.domain.messages import AlertEvent, StatusEvent
 from app.sinks.wiring import build_sinks
+from app.stream.adjustments_feed import AdjustmentsFeed
 from app.stream.broker import EmbeddedBroker, embedded_broker
 from app.stream.commands import FAST_HEARTBEAT_INTERVAL_MS, FAST_SESSION_TIMEOUT_MS, status_line
 from app.stream.definitions_feed import DefinitionsFeed
@@ -63,6 +64,7 @@ def build_worker(
         consumer=consumer,
         reader=reader,
         feed=DefinitionsFeed(bootstrap, topology.topics.definitions),
+        adjustments=AdjustmentsFeed(bootstrap, topology.topics.adjustments),
         sinks=sinks,
         read_model=read_model,
     )

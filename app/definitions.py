@@ -1,4 +1,5 @@
-"""Loading SLO definitions: YAML/JSON documents with a top-level `slos:` list."""
+"""Loading SLO definitions: YAML/JSON documents with a top-level `slos:` list (and an
+optional `adjustments:` list of budget adjustments)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from app.domain.adjustments import AdjustmentDefinition
 from app.domain.models import SLO
 from app.errors import InvalidDefinition
 
@@ -44,6 +46,39 @@ def parse_slos(document: Any) -> list[SLO]:
         seen.add(slo.slo_id)
         slos.append(slo)
     return slos
+
+
+def parse_adjustment(data: Any, where: str = "adjustment") -> AdjustmentDefinition:
+    """One budget adjustment from plain data; InvalidDefinition names the first field at fault."""
+    try:
+        return AdjustmentDefinition.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise InvalidDefinition(field_path(where, first["loc"]), first["msg"]) from exc
+
+
+def parse_adjustments(document: Any) -> list[AdjustmentDefinition]:
+    """The `adjustments:` list of a document (none when the key is absent)."""
+    items = document.get("adjustments") if isinstance(document, dict) else None
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        raise InvalidDefinition("adjustments", "expected a list")
+    out: list[AdjustmentDefinition] = []
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        adjustment = parse_adjustment(item, f"adjustments[{i}]")
+        if adjustment.adjustment_id in seen:
+            raise InvalidDefinition(f"adjustments[{i}].adjustment_id", f"duplicate {adjustment.adjustment_id!r}")
+        seen.add(adjustment.adjustment_id)
+        out.append(adjustment)
+    return out
+
+
+def load_definitions(path: Path) -> tuple[list[SLO], list[AdjustmentDefinition]]:
+    """A definitions file's SLOs and budget adjustments."""
+    document = read_yaml(path)
+    return parse_slos(document), parse_adjustments(document)
 
 
 def load_slos(path: Path) -> list[SLO]:

@@ -6,18 +6,25 @@ events with numpy and evaluates once. `emit_all` accepts the same events but
 counts them one by one in input order, evaluating after each, at the newest
 event time seen so far: the stream a live worker would publish, optionally
 with its timer and its alert events.
+
+Budget adjustments (the `adjustments:` of the definitions file) are applied to the
+accepted events: one whose timestamp falls in a range of an adjustment of its SLO
+counts nowhere; it is kept aside (`Prepared.excluded`) and reported as
+`excluded_good` / `excluded_total` (in the SLO's period at the evaluation instant).
+Exclusion is decided per event, so offline figures are exact whatever the ranges.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from app.core.acceptance import DEFAULT_MAX_SKEW_US, acceptance_range, definition_verdict, describe
+from app.core.adjustments import Adjustment, Exclusions, for_slo
 from app.core.enums import RejectReason
 from app.core.evaluation import Objective, SloEvaluation
 from app.core.ring import Int64Array
@@ -38,8 +45,27 @@ class _Positions(dict[str, int]):
 
 
 @dataclass(slots=True)
+class Excluded:
+    """Accepted events that budget adjustments exclude (in input order)."""
+
+    slo_index: Int64Array
+    ts_us: Int64Array
+    good: Int64Array
+    total: Int64Array
+
+    def sums(self, i: int, from_us: int, to_us: int) -> tuple[int, int]:
+        """(good, total) of SLO `i`'s excluded events with `from_us <= ts < to_us`."""
+        rows = (self.slo_index == i) & (self.ts_us >= from_us) & (self.ts_us < to_us)
+        return int(self.good[rows].sum(dtype=object) or 0), int(self.total[rows].sum(dtype=object) or 0)
+
+
+_NONE = np.zeros(0, dtype=np.int64)
+
+
+@dataclass(slots=True)
 class Prepared:
-    """Accepted events (in input order) and every rejection, decided at `now_us`."""
+    """Accepted events (in input order) and every rejection, decided at `now_us`;
+    the accepted events that adjustments exclude are in `excluded`, not in the columns."""
 
     slos: Sequence[SLO]
     objectives: Sequence[Objective]
@@ -49,6 +75,7 @@ class Prepared:
     good: Int64Array
     total: Int64Array
     rejections: list[Rejection]
+    excluded: Excluded = field(default_factory=lambda: Excluded(_NONE, _NONE, _NONE, _NONE))
 
 
 def prepare(
@@ -57,6 +84,7 @@ def prepare(
     at_us: int | None,
     fallback_now_us: int,
     max_skew_us: int = DEFAULT_MAX_SKEW_US,
+    adjustments: Sequence[Adjustment] = (),
 ) -> Prepared:
     """Decide every event's verdict with the core's acceptance rules (app/core/acceptance),
     column by column. The whole file is read at one processing instant, as a live worker
@@ -99,7 +127,30 @@ def prepare(
             detail = describe(reason, cols.slo_id[i], cols.event_id[i])
             rejections.append(Rejection(int(line_no[i]), reason.value, detail))
     rejections.sort(key=lambda r: r.line_no)
-    return Prepared(slos, objectives, now_us, idx[ok], ts_us[ok], good[ok], total[ok], rejections)
+    out = excluded_events(slos, adjustments, ok, idx, ts_us)
+    kept = ok & ~out
+    excluded = Excluded(idx[out], ts_us[out], good[out], total[out])
+    return Prepared(slos, objectives, now_us, idx[kept], ts_us[kept], good[kept], total[kept], rejections, excluded)
+
+
+def excluded_events(
+    slos: Sequence[SLO],
+    adjustments: Sequence[Adjustment],
+    ok: npt.NDArray[np.bool_],
+    idx: Int64Array,
+    ts_us: Int64Array,
+) -> npt.NDArray[np.bool_]:
+    """The accepted events whose timestamp falls in a range of an adjustment of their SLO."""
+    out = np.zeros(idx.size, dtype=bool)
+    if not adjustments or not ok.any():
+        return out
+    from_us, to_us = int(ts_us[ok].min()), int(ts_us[ok].max()) + 1
+    for i, slo in enumerate(slos):
+        mine = for_slo(adjustments, slo.slo_id, slo.service_name)
+        rows = ok & (idx == i)
+        if mine and rows.any():
+            out |= rows & Exclusions.of(mine, from_us, to_us).mask(ts_us)
+    return out
 
 
 def _duplicates(ok: npt.NDArray[np.bool_], idx: Int64Array, event_ids: list[str | None]) -> npt.NDArray[np.bool_]:
@@ -127,11 +178,22 @@ def replay_batch(prepared: Prepared) -> list[dict[str, Any]]:
         if rows.size:
             state = units.unit(objective, now_us).state
             state.add_batch(prepared.ts_us[rows], prepared.good[rows], prepared.total[rows])
-    return [
-        status_report(slo, units.evaluate(objective, now_us)).model_dump(mode="json")
-        for slo, objective in zip(slos, prepared.objectives, strict=True)
-        if slo.enabled
-    ]
+    out: list[dict[str, Any]] = []
+    for i, (slo, objective) in enumerate(zip(slos, prepared.objectives, strict=True)):
+        if slo.enabled:
+            evaluation = units.evaluate(objective, now_us)
+            report = status_report(slo, evaluation).model_dump(mode="json")
+            report["excluded_good"], report["excluded_total"] = period_excluded(prepared.excluded, i, evaluation)
+            out.append(report)
+    return out
+
+
+def period_excluded(excluded: Excluded, i: int, evaluation: SloEvaluation) -> tuple[int, int]:
+    """(good, total) excluded in the SLO's period at the evaluation instant: a rolling period
+    `now - len < ts <= now`, a calendar one `start <= ts <= now`."""
+    rolling = evaluation.calendar_start_us is None
+    from_us = evaluation.period_start_us + (1 if rolling else 0)
+    return excluded.sums(i, from_us, evaluation.now_us + 1)
 
 
 def replay_emit_all(prepared: Prepared, tick_us: int = 0, alerts: bool = False) -> Iterator[StatusEvent | AlertEvent]:

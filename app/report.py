@@ -4,7 +4,9 @@ Events are decoded and accepted exactly as replay does (app/replay.prepare: the
 contract's acceptance at `now`, the `--at` instant or the newest accepted
 event, with the history's 400-day retention, so a year of backfill counts).
 Per SLO: good/total of the events with `from <= ts < to`, and the rules'
-activity over R from the raw events (app/core/report_activity).
+activity over R from the raw events (app/core/report_activity). Events that
+budget adjustments exclude (app/replay: `Prepared.excluded`) count in neither
+and are reported per SLO as `excluded_good` / `excluded_total`.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ def offline_report(prepared: Prepared, interval: Interval, service: str | None =
         inside = (ts >= interval.from_us) & (ts < interval.to_us)
         g, n = int(good[inside].sum(dtype=object) or 0), int(total[inside].sum(dtype=object) or 0)
         act = activity(objective, ts, good, total, interval, now_us)
-        rows.append((slo.service_name, slo_row(slo.slo_id, slo.target_percentage, interval, now_us, g, n, act)))
+        xg, xn = prepared.excluded.sums(i, interval.from_us, interval.to_us)
+        row = slo_row(slo.slo_id, slo.target_percentage, interval, now_us, g, n, act, xg, xn)
+        rows.append((slo.service_name, row))
     report: Report = build_report(interval, now_us, rows)
     return compliance_report(report, {s.slo_id: s for s in chosen})

@@ -8,6 +8,7 @@ A topology file is YAML:
     partitions: 8
     timer_interval_s: 10
     slos: [...]                  # initial definitions (GitOps source)
+    adjustments: [...]           # initial budget adjustments (app/domain/adjustments)
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from app.definitions import field_path, parse_slos, read_yaml
+from app.definitions import field_path, parse_adjustments, parse_slos, read_yaml
+from app.domain.adjustments import AdjustmentDefinition
 from app.domain.models import SLO
 from app.errors import InvalidDefinition
 
@@ -40,15 +42,23 @@ class Topics(BaseModel):
         description="Closed monthly and quarterly reports (app/stream/report_publisher); by default the "
         "metrics topic's prefix + `.reports` (`slo.metrics` -> `slo.reports`).",
     )
+    adjustments: TopicName = Field(
+        "slo.adjustments",
+        pattern=r"^[A-Za-z0-9._-]{1,249}$",
+        description="Budget adjustments (compacted, key adjustment_id); by default the metrics topic's "
+        "prefix + `.adjustments`.",
+    )
 
     @model_validator(mode="before")
     @classmethod
     def _reports_beside_metrics(cls, data: Any) -> Any:
-        """Unless named, the reports topic sits beside the metrics topic: `<prefix>.reports`."""
-        if isinstance(data, dict) and "reports" not in data and isinstance(data.get("metrics"), str):
+        """Unless named, the reports and adjustments topics sit beside the metrics topic:
+        `<prefix>.reports`, `<prefix>.adjustments`."""
+        if isinstance(data, dict) and isinstance(data.get("metrics"), str):
             prefix, dot, _ = data["metrics"].rpartition(".")
             if dot:
-                return {**data, "reports": f"{prefix}.reports"}
+                beside = {k: f"{prefix}.{k}" for k in ("reports", "adjustments") if k not in data}
+                return {**data, **beside}
         return data
 
 
@@ -128,6 +138,7 @@ class Topology(BaseModel):
     )
     sinks: Sinks = Sinks()
     slos: list[SLO] = Field(default_factory=list)
+    adjustments: list[AdjustmentDefinition] = Field(default_factory=list)
 
 
 def parse_topology(document: Any) -> Topology:
@@ -136,13 +147,14 @@ def parse_topology(document: Any) -> Topology:
     if not isinstance(document, dict):
         raise InvalidDefinition("topology", "expected a mapping")
     slos = parse_slos({"slos": document.get("slos", [])})
-    rest = {k: v for k, v in document.items() if k != "slos"}
+    adjustments = parse_adjustments(document)
+    rest = {k: v for k, v in document.items() if k not in ("slos", "adjustments")}
     try:
         topology = Topology.model_validate(rest)
     except ValidationError as exc:
         first = exc.errors()[0]
         raise InvalidDefinition(field_path("topology", first["loc"]), first["msg"]) from exc
-    return topology.model_copy(update={"slos": slos})
+    return topology.model_copy(update={"slos": slos, "adjustments": adjustments})
 
 
 def load_topology(path: Path | None = None) -> Topology:

@@ -172,6 +172,8 @@ AVAILABILITY = {
     ],
     "budget_alerts": [],  # 33% of the budget consumed: below the default policy's 50%
     "last_updated": NOW,
+    "excluded_good": 0,  # no budget adjustment in the file
+    "excluded_total": 0,
 }
 
 # 99% over March (31 days). Month: line 7 (1 000 good, Mar 1st 00:00) + line 12
@@ -221,6 +223,8 @@ LATENCY = {
         for p, t, sev in ((50, 0.5, "ticket"), (80, 0.8, "ticket"), (100, 1.0, "page"))
     ],
     "last_updated": NOW,
+    "excluded_good": 0,
+    "excluded_total": 0,
 }
 
 

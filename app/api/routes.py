@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from app.api.adjustments import add_adjustment_routes
 from app.api.service import SloService
 from app.core.alerts import STALE_RULE
 from app.core.calendar import to_us
@@ -145,6 +146,8 @@ def create_app(
     unreadable: dict[int | str, dict[str, Any]] = {
         400: {"model": Problem, "description": "The body could not be parsed (not UTF-8)."}
     }
+
+    add_adjustment_routes(app, service, write, {**auth, **unreadable})
 
     def known(slo_id: str) -> SLO:
         slo = service.definitions().get(slo_id)

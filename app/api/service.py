@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from app.core.intervals import Interval
+from app.domain.adjustments import AdjustmentDefinition
 from app.domain.enums import TimePeriod
 from app.domain.models import SLO, ErrorBudget, SLIMetric, SLOStatusReport
 from app.domain.reports import ComplianceReport
@@ -22,6 +23,18 @@ class SloService(Protocol):
 
     async def delete_definition(self, slo_id: str) -> None:
         """Tombstone a definition; returns once this worker applied it."""
+        ...
+
+    def adjustments(self) -> dict[str, AdjustmentDefinition]:
+        """Every budget adjustment this worker knows (all workers know all)."""
+        ...
+
+    async def put_adjustment(self, adjustment: AdjustmentDefinition) -> None:
+        """Write an adjustment to the adjustments topic; returns once this worker applied it."""
+        ...
+
+    async def delete_adjustment(self, adjustment_id: str) -> None:
+        """Tombstone an adjustment; returns once this worker applied it."""
         ...
 
     async def status(self, slo_id: str) -> SLOStatusReport | None:

@@ -10,6 +10,8 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from app.core.adjusted import adjusted_state
+from app.core.adjustments import Adjustment
 from app.core.alerts import Condition, conditions, is_stale
 from app.core.budget import Budget, BudgetRatio, period_budget, time_to_exhaustion_s
 from app.core.calendar import seconds
@@ -36,6 +38,8 @@ class Objective:
     stale_after_us: int = 0  # SLIDataStale after this long without an event; 0 = off
     enabled: bool = True  # a disabled SLO accepts no event
     budget_policy: tuple[BudgetThreshold, ...] = DEFAULT_POLICY  # error-budget alert thresholds
+    # The budget adjustments that apply to the SLO (app/core/adjusted): none on the hot path.
+    adjustments: tuple[Adjustment, ...] = ()
     budget_ratio: BudgetRatio = field(init=False)
 
     def __post_init__(self) -> None:
@@ -64,6 +68,8 @@ class SloEvaluation:
     conditions: tuple[Condition, ...] = ()
     budget_crossed: tuple[BudgetThreshold, ...] = ()  # the policy's thresholds reached, lowest first
     calendar_start_us: int | None = None  # the calendar period's start; None for a rolling period
+    excluded_good: int = 0  # taken out of the period's sums by budget adjustments
+    excluded_total: int = 0
 
     @property
     def alert_triggered(self) -> bool:
@@ -102,6 +108,12 @@ def period_sums(objective: Objective, state: WindowState) -> tuple[int, int, int
 
 
 def evaluate(objective: Objective, state: WindowState) -> SloEvaluation:
+    excluded = (0, 0)
+    if objective.adjustments:
+        adjusted = adjusted_state(state, objective.adjustments)
+        if adjusted is not None:
+            state, win_out, cal_out = adjusted
+            excluded = _period_excluded(objective.time_period, win_out, cal_out)
     budget_ratio = objective.budget_ratio
     win, ratio = state.rings.win, budget_ratio.value  # burn_rate() for every window, inlined (hot path)
     burn_rates = {
@@ -130,4 +142,15 @@ def evaluate(objective: Objective, state: WindowState) -> SloEvaluation:
         conditions=tuple(conditions(firing, stale, budget_crossed)) if firing or stale or budget_crossed else (),
         budget_crossed=budget_crossed,
         calendar_start_us=start_us if objective.time_period.is_calendar else None,
+        excluded_good=excluded[0],
+        excluded_total=excluded[1],
     )
+
+
+def _period_excluded(period: TimePeriod, win_out: list[int], cal_out: list[int]) -> tuple[int, int]:
+    rolling = period.rolling_window
+    if rolling is not None:
+        at = 2 * WINDOW_INDEX[rolling]
+        return win_out[at], win_out[at + 1]
+    i = CALENDAR_OF[period]
+    return cal_out[2 * i], cal_out[2 * i + 1]

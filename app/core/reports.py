@@ -78,6 +78,8 @@ class SloRow:
     alert_minutes: int
     pages: int
     tickets: int
+    excluded_good: int = 0  # events in R that budget adjustments exclude (in neither good nor total)
+    excluded_total: int = 0
 
 
 def report_status(
@@ -108,6 +110,8 @@ def slo_row(
     good: int,
     total: int,
     activity: Activity,
+    excluded_good: int = 0,
+    excluded_total: int = 0,
 ) -> SloRow:
     ratio = BudgetRatio.of(target_percentage)
     bad = total - good
@@ -127,6 +131,8 @@ def slo_row(
         alert_minutes=activity.alert_minutes,
         pages=activity.pages,
         tickets=activity.tickets,
+        excluded_good=excluded_good,
+        excluded_total=excluded_total,
     )
 
 

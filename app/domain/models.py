@@ -441,6 +441,8 @@ class SLOStatusReport(BaseModel):
         default_factory=list, description="The error-budget policy's thresholds reached, lowest first."
     )
     last_updated: datetime
+    excluded_good: int = Field(default=0, description="Good events in the period excluded by budget adjustments.")
+    excluded_total: int = Field(default=0, description="Events in the period excluded by budget adjustments.")
 
 
 class ErrorBudget(BaseModel):
@@ -457,6 +459,8 @@ class ErrorBudget(BaseModel):
     time_to_exhaustion_seconds: float | None
     projected_exhaustion: datetime | None
     last_updated: datetime
+    excluded_good: int = Field(default=0, description="Good events in the period excluded by budget adjustments.")
+    excluded_total: int = Field(default=0, description="Events in the period excluded by budget adjustments.")
 
 
 class SLIMetric(BaseModel):

@@ -58,6 +58,8 @@ class SloReportRow(BaseModel):
     alert_minutes: int
     pages: int
     tickets: int
+    excluded_good: int = Field(default=0, description="Good events in R excluded by budget adjustments.")
+    excluded_total: int = Field(default=0, description="Events in R excluded by budget adjustments.")
 
 
 class RollupRow(BaseModel):

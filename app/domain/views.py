@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from datetime import datetime
 
+from app.core.adjustments import Adjustment, for_slo
 from app.core.calendar import isoformat_z, to_datetime
 from app.core.evaluation import Objective, SloEvaluation, evaluate
 from app.core.policy import BUDGET_RULE_PREFIX
@@ -52,7 +55,9 @@ def _instant(ts_us: int | None) -> datetime | None:
     return None if ts_us is None or ts_us >= MAX_TS_US else to_datetime(ts_us)
 
 
-def objective_of(slo: SLO) -> Objective:
+def objective_of(slo: SLO, adjustments: Sequence[Adjustment] = ()) -> Objective:
+    """The engine's view of a definition; `adjustments`: every adjustment known (those
+    that apply to the SLO are kept)."""
     return Objective(
         slo_id=slo.slo_id,
         target_percentage=slo.target_percentage,
@@ -63,7 +68,15 @@ def objective_of(slo: SLO) -> Objective:
         stale_after_us=slo.no_data_alert_after_s * 1_000_000,
         enabled=slo.enabled,
         budget_policy=tuple(t.to_core() for t in slo.policy()),
+        adjustments=tuple(for_slo(adjustments, slo.slo_id, slo.service_name)) if adjustments else (),
     )
+
+
+def with_adjustments(objective: Objective, slo: SLO, adjustments: Sequence[Adjustment]) -> Objective:
+    """The objective with the adjustments of `adjustments` that apply to the SLO (itself when
+    they are the ones it has)."""
+    mine = tuple(for_slo(adjustments, slo.slo_id, slo.service_name))
+    return objective if mine == objective.adjustments else dataclasses.replace(objective, adjustments=mine)
 
 
 def firing_alerts(report: SloEvaluation) -> list[FiringAlert]:
@@ -107,6 +120,8 @@ def status_report(slo: SLO, report: SloEvaluation) -> SLOStatusReport:
             for t in report.budget_crossed
         ],
         last_updated=to_datetime(report.now_us),
+        excluded_good=report.excluded_good,
+        excluded_total=report.excluded_total,
     )
 
 
@@ -127,6 +142,8 @@ def error_budget(slo: SLO, report: SloEvaluation) -> ErrorBudget:
         time_to_exhaustion_seconds=report.time_to_exhaustion_s,
         projected_exhaustion=_instant(projected),
         last_updated=to_datetime(report.now_us),
+        excluded_good=report.excluded_good,
+        excluded_total=report.excluded_total,
     )
 
 

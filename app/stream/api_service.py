@@ -20,12 +20,14 @@ from app.core.reports import SloRow, build_report
 from app.core.state import WindowState
 from app.core.unit import SloUnit
 from app.core.whatif import past_months, what_if
+from app.domain.adjustments import AdjustmentDefinition
 from app.domain.enums import TimePeriod
 from app.domain.models import SLO, ErrorBudget, SLIMetric, SLOStatusReport
 from app.domain.reports import ComplianceReport, compliance_report
 from app.domain.views import error_budget, objective_of, status_report
 from app.domain.whatif import WhatIf, what_if_view
 from app.errors import Unavailable
+from app.stream.adjustments_feed import AdjustmentsFeed, delete_adjustment, publish_adjustment
 from app.stream.definitions_feed import delete_definition, publish_definition
 from app.stream.kafka_io import partition_for
 from app.stream.report_publisher import slo_row_of
@@ -38,6 +40,12 @@ class DefinitionNotApplied(Unavailable):
     def __init__(self, slo_id: str, why: str = f"not read back within {APPLY_TIMEOUT_S}s") -> None:
         self.slo_id = slo_id
         super().__init__("kafka", f"definition {slo_id!r} written but {why}")
+
+
+class AdjustmentNotApplied(Unavailable):
+    def __init__(self, adjustment_id: str, why: str = f"not read back within {APPLY_TIMEOUT_S}s") -> None:
+        self.adjustment_id = adjustment_id
+        super().__init__("kafka", f"adjustment {adjustment_id!r} written but {why}")
 
 
 class WorkerSloService:
@@ -67,6 +75,36 @@ class WorkerSloService:
     async def delete_definition(self, slo_id: str) -> None:
         offset = await delete_definition(self.worker.producer, self.worker.topics.definitions, slo_id)
         await self._until(offset, slo_id, None)
+
+    def _adjustments_feed(self) -> AdjustmentsFeed:
+        if self.worker.adjustments is None:
+            raise Unavailable("kafka", "this worker has no adjustments feed")
+        return self.worker.adjustments
+
+    def adjustments(self) -> dict[str, AdjustmentDefinition]:
+        feed = self.worker.adjustments
+        return {} if feed is None else feed.adjustments
+
+    async def _adjustment_applied(self, offset: int, adjustment_id: str, written: AdjustmentDefinition | None) -> None:
+        """Until this worker has read the record written at `offset` (as `_until`)."""
+        feed = self._adjustments_feed()
+        deadline = time.monotonic() + APPLY_TIMEOUT_S
+        while feed.applied_offset < offset:
+            if time.monotonic() > deadline:
+                raise AdjustmentNotApplied(adjustment_id)
+            await asyncio.sleep(0.01)
+        if feed.applied_offset == offset and feed.adjustments.get(adjustment_id) != written:
+            raise AdjustmentNotApplied(adjustment_id, "refused by the worker that read it back")
+
+    async def put_adjustment(self, adjustment: AdjustmentDefinition) -> None:
+        feed = self._adjustments_feed()
+        offset = await publish_adjustment(self.worker.producer, feed.topic, adjustment)
+        await self._adjustment_applied(offset, adjustment.adjustment_id, adjustment)
+
+    async def delete_adjustment(self, adjustment_id: str) -> None:
+        feed = self._adjustments_feed()
+        offset = await delete_adjustment(self.worker.producer, feed.topic, adjustment_id)
+        await self._adjustment_applied(offset, adjustment_id, None)
 
     def _local_report(self, slo_id: str) -> tuple[SLO, SloEvaluation] | None:
         slo = self.worker.definitions.get(slo_id)

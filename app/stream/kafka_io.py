@@ -190,6 +190,7 @@ async def ensure_topics(
             # aggregator (app/stream/report_rollups), so kept as long as the history.
             NewTopic(t.reports, n, rf, topic_configs={"retention.ms": str(REPORTS_RETENTION_MS)}),
             NewTopic(t.definitions, 1, rf, topic_configs=compact),
+            NewTopic(t.adjustments, 1, rf, topic_configs=compact),
             NewTopic(changelog, n, rf, topic_configs=compact),
         ]
         missing = [topic for topic in wanted if topic.name not in existing]

@@ -46,9 +46,10 @@ from app.core.units import SloUnits
 from app.domain.events import TimestampCache, decode_event, reject
 from app.domain.messages import AlertEvent, StatusEvent
 from app.domain.models import SLO
-from app.domain.views import objective_of, status_event
+from app.domain.views import objective_of, status_event, with_adjustments
 from app.errors import RejectedEvent
 from app.stream import timer
+from app.stream.adjustments_feed import AdjustmentsFeed, publish_adjustment
 from app.stream.alert_outbox import AlertOutbox
 from app.stream.commits import Commits
 from app.stream.definitions_feed import DefinitionsFeed, publish_definition
@@ -97,6 +98,7 @@ class WorkerParts:
     feed: DefinitionsFeed
     sinks: Sinks
     read_model: ReadModel | None
+    adjustments: AdjustmentsFeed | None = None  # budget adjustments (None: a test's worker without them)
 
 
 Sends = list[asyncio.Future[Any]]
@@ -151,6 +153,9 @@ class Worker:
         self.producer, self.consumer, self.reader = parts.producer, parts.consumer, parts.reader
         self.feed = parts.feed
         self.feed.on_change = self._on_definition
+        self.adjustments = parts.adjustments
+        if self.adjustments is not None:
+            self.adjustments.on_change = self._on_adjustments
         self._tasks: list[asyncio.Task[None]] = []
         self.commits = Commits(
             self.producer, self.consumer, self.changelog, settings.commit_interval_ms, self.stats
@@ -181,6 +186,10 @@ class Worker:
         for slo in self.topology.slos:  # the topology file is a source of definitions (GitOps)
             await publish_definition(self.producer, self.topics.definitions, slo)
         await self.feed.start()
+        if self.adjustments is not None:
+            for adjustment in self.topology.adjustments:  # a source of adjustments, like slos:
+                await publish_adjustment(self.producer, self.topics.adjustments, adjustment)
+            await self.adjustments.start()
         await self.reader.start()
         # The partition count the producer's partitioner really uses (the topic may
         # predate the topology): re-keying must agree with it or it would loop.
@@ -202,6 +211,8 @@ class Worker:
         the worker and its exception propagates (the process exits non-zero)."""
         stopping = asyncio.create_task(self._stopping.wait())
         watched = [*self._tasks, *self.sinks.tasks(), *([self.feed.task] if self.feed.task else [])]
+        if self.adjustments is not None and self.adjustments.task is not None:
+            watched.append(self.adjustments.task)
         watched.extend(self.rollups.tasks)
         if self.read_model is not None and self.read_model.task is not None:
             watched.append(self.read_model.task)
@@ -232,6 +243,8 @@ class Worker:
         await self.sinks.stop()
         await self.consumer.stop()  # commits nothing itself; sends LeaveGroup
         await self.feed.stop()
+        if self.adjustments is not None:
+            await self.adjustments.stop()
         await self.rollups.stop()
         await self.reader.stop()
         await self.producer.stop()
@@ -243,6 +256,8 @@ class Worker:
         self._stopping.set()
         steps = [self.sinks.stop, self.consumer.stop, self.feed.stop, self.rollups.stop, self.reader.stop]
         steps.append(self.producer.stop)
+        if self.adjustments is not None:
+            steps.append(self.adjustments.stop)
         if self.read_model is not None:
             steps.append(self.read_model.stop)
         for step in steps:
@@ -265,9 +280,18 @@ class Worker:
             self.metrics.forget_slo(old)  # its series must not outlive it (or its old labels)
         if slo is not None:
             self.definitions[slo_id] = slo
-            self.objectives[slo_id] = objective_of(slo)
+            self.objectives[slo_id] = objective_of(slo, self.adjustments.core() if self.adjustments else ())
         else:
             self.objectives.pop(slo_id, None)
+
+    def _on_adjustments(self) -> None:
+        """An adjustment changed: every objective takes the ones that apply to it (evaluations
+        from now on exclude their ranges, past events included: app/core/adjusted)."""
+        adjustments = self.adjustments.core() if self.adjustments else []
+        for slo_id, slo in self.definitions.items():
+            objective = self.objectives.get(slo_id)
+            if objective is not None:  # only the SLOs whose adjustments changed get a new objective
+                self.objectives[slo_id] = with_adjustments(objective, slo, adjustments)
 
     # -- rebalance ---------------------------------------------------------------
     async def release(self, revoked: list[TopicPartition]) -> None:

@@ -26,12 +26,17 @@ def test_mutations_need_the_bearer_token_reads_do_not(bootstrap: str, spawn: Spa
     http = api.http
     rule = {"burn_rate_threshold": 6, "time_window": "6h", "severity": "ticket"}
     new = slo_def("auth-new")
+    adjustments = "/api/v1/adjustments"
+    window = {"adjustment_id": "auth-adj", "start": "2026-03-10T02:00:00Z", "duration": "2h", "slo_ids": [SEED]}
     mutations: list[tuple[str, str, dict[str, Any], int]] = [
         ("POST", API, {"json": new}, 201),
         ("PUT", f"{API}/{SEED}", {"json": slo_def(SEED, 99.5)}, 200),
         ("POST", f"{API}/{SEED}/burn-rate-alert", {"json": rule}, 201),
         ("DELETE", f"{API}/{SEED}/burn-rate-alert/custom-6h-30m-6", {}, 204),
         ("DELETE", f"{API}/auth-new", {}, 204),
+        ("POST", adjustments, {"json": window}, 201),
+        ("PUT", f"{adjustments}/auth-adj", {"json": {**window, "duration": "3h"}}, 200),
+        ("DELETE", f"{adjustments}/auth-adj", {}, 204),
     ]
     seed_before = http.get(f"{API}/{SEED}").json()
     for method, path, kwargs, _ in mutations:
@@ -49,6 +54,7 @@ def test_mutations_need_the_bearer_token_reads_do_not(bootstrap: str, spawn: Spa
     # Refused writes changed nothing.
     assert http.get(f"{API}/{SEED}").json() == seed_before
     assert http.get(f"{API}/auth-new").status_code == 404
+    assert http.get(adjustments).json() == []
 
     for method, path, kwargs, expected in mutations:
         response = http.request(method, path, headers=bearer(TOKEN), **kwargs)
@@ -85,4 +91,7 @@ def test_mutations_need_the_bearer_token_reads_do_not(bootstrap: str, spawn: Spa
         (f"{API}/{{slo_id}}", "delete"),
         (f"{API}/{{slo_id}}/burn-rate-alert", "post"),
         (f"{API}/{{slo_id}}/burn-rate-alert/{{rule_id}}", "delete"),
+        ("/api/v1/adjustments", "post"),
+        ("/api/v1/adjustments/{adjustment_id}", "put"),
+        ("/api/v1/adjustments/{adjustment_id}", "delete"),
     }
