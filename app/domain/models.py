@@ -9,6 +9,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationIn
 from pydantic_core import PydanticCustomError
 
 from app.core.alerts import STALE_RULE
+from app.core.budget import BudgetRatio, burn_rate, period_budget
 from app.core.calendar import EPOCH
 from app.core.policy import BUDGET_RULE_PREFIX, DEFAULT_POLICY, BudgetThreshold, budget_rule_name
 from app.core.promql import CounterSli
@@ -477,23 +478,39 @@ class SLIMetric(BaseModel):
         description="sli_value >= the SLO's target_percentage; null when sli_value is null (no events: "
         "neither good nor bad).",
     )
+    error_budget_consumed: float | None = Field(
+        default=None,
+        description="bad / ((1 - target) * total) of the interval: the share of its own budget it spent "
+        "(0 without events, as for a period).",
+    )
+    burn_rate: float | None = Field(
+        default=None,
+        description="(bad / total) / (1 - target) of the interval (0 without events, as for a window).",
+    )
 
     @classmethod
     def of(
         cls, slo_id: str, end_us: int, interval_s: int, good: int, total: int, target_percentage: float | None = None
     ) -> SLIMetric:
         sli = 100.0 * good / total if total else None
-        return cls(
+        point = cls(
             slo_id=slo_id,
             timestamp=EPOCH + timedelta(microseconds=end_us),
             interval_seconds=interval_s,
             good_events=good,
             total_events=total,
             sli_value=sli,
-            is_good=None if sli is None or target_percentage is None else sli >= target_percentage,
         )
+        return point if target_percentage is None else point.judged(target_percentage)
 
     def judged(self, target_percentage: float) -> SLIMetric:
-        """This point with `is_good` against the SLO's target."""
-        verdict = None if self.sli_value is None else self.sli_value >= target_percentage
-        return self if verdict == self.is_good else self.model_copy(update={"is_good": verdict})
+        """This point with `is_good`, `error_budget_consumed` and `burn_rate` against the SLO's target."""
+        budget_ratio = BudgetRatio.of(target_percentage)
+        good, total = self.good_events, self.total_events
+        return self.model_copy(
+            update={
+                "is_good": None if self.sli_value is None else self.sli_value >= target_percentage,
+                "error_budget_consumed": period_budget(good, total, budget_ratio).consumed_ratio,
+                "burn_rate": burn_rate(good, total, budget_ratio),
+            }
+        )

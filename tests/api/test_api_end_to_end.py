@@ -11,6 +11,7 @@ import dataclasses
 import random
 import time
 from datetime import UTC, datetime
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -187,6 +188,11 @@ def test_created_slos_report_exactly_what_replay_computes(bootstrap: str, spawn:
             assert parse_instant_us(p["timestamp"]) % MINUTE_US == 0
             assert p["sli_value"] == (100 * p["good_events"] / p["total_events"] if p["total_events"] else None)
             assert p["is_good"] == (None if p["sli_value"] is None else p["sli_value"] >= target)
+            good, total = p["good_events"], p["total_events"]
+            allowed = (100 - Fraction(str(target))) / 100  # the budget, exactly as written
+            bad_share = Fraction(total - good, total) if total else Fraction(0)
+            assert p["burn_rate"] == pytest.approx(float(bad_share / allowed), rel=1e-12)
+            assert p["error_budget_consumed"] == pytest.approx(float(bad_share / allowed), rel=1e-12)
         verdicts = {p["is_good"] for p in points.json()}
         assert verdicts == ({True, False, None} if slo_id == CHECKOUT else {True, None}), (slo_id, verdicts)
         # The per-minute sums add up to what was produced.
