@@ -208,6 +208,8 @@ class SloReportEvent(msgspec.Struct, kw_only=True, tag_field="event_type", tag="
     alert_minutes: Count
     pages: Count
     tickets: Count
+    excluded_good: Count = 0  # events in the period that budget adjustments exclude
+    excluded_total: Count = 0
 
 
 class ReportRollupEvent(msgspec.Struct, kw_only=True, tag_field="event_type", tag="slo_report_rollup", gc=False):

@@ -97,6 +97,8 @@ def report_event(
         alert_minutes=row.alert_minutes,
         pages=row.pages,
         tickets=row.tickets,
+        excluded_good=row.excluded_good,
+        excluded_total=row.excluded_total,
     )
 
 
