@@ -483,10 +483,14 @@ class LatencyResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def series(send_ns: np.ndarray, lat_ns: np.ndarray, slice_s: float = 2.0) -> str:
+SLICE_S = [2.0]
+
+
+def series(send_ns: np.ndarray, lat_ns: np.ndarray, slice_s: float | None = None) -> str:
     """p50/p99 (ms) per slice of send time: shows a backlog or a broker slowing down."""
     if not send_ns.size:
         return ""
+    slice_s = SLICE_S[0] if slice_s is None else slice_s
     idx = ((send_ns - send_ns.min()) // int(slice_s * 1e9)).astype(np.int64)
     parts = []
     for k in range(int(idx.max()) + 1):
@@ -881,7 +885,7 @@ def markdown(
                 f"{r.worker_us_per_event:.0f} µs | "
                 f"{fmt_cpu(r.cpu)} | {floor} |"
             )
-        lines += ["", "p50 / p99 (ms) per 2 s of sending, worker path | broker alone:", ""]
+        lines += ["", f"p50 / p99 (ms) per {SLICE_S[0]:g} s of sending, worker path | broker alone:", ""]
         for r in lat:
             lines.append(f"- {r.rate:,}/s: {r.series} | {r.floor.series if r.floor else '-'}")
         lines += [
@@ -980,6 +984,7 @@ def main() -> None:
     parser.add_argument("--rates", type=lambda s: [int(x) for x in s.split(",")], default=[1000, 5000, 20000])
     parser.add_argument("--duration", type=float, default=12.0, help="seconds per latency phase")
     parser.add_argument("--slos", type=int, default=1000)
+    parser.add_argument("--slice", type=float, default=2.0, help="seconds per p50/p99 slice in the series")
     parser.add_argument("--partitions", type=int, default=PARTITIONS, help="of every topic (default 8)")
     parser.add_argument("--prefill", type=int, default=500_000, help="events for the throughput phase")
     parser.add_argument("--fetch-wait-ms", type=int, default=int(os.environ.get("SLO_FETCH_MAX_WAIT_MS", 5)))
@@ -995,7 +1000,9 @@ def main() -> None:
         help="embedded broker (default: SLO_EMBEDDED_BROKER, else the embedded default)",
     )
     parser.add_argument("--worker-module", default="app", help="`python -m MODULE run ...` (A/B a patched worker)")
-    asyncio.run(main_async(parser.parse_args()))
+    args = parser.parse_args()
+    SLICE_S[0] = args.slice
+    asyncio.run(main_async(args))
 
 
 if __name__ == "__main__":

@@ -9,9 +9,7 @@ import json
 import re
 import time
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import msgspec
 import pytest
@@ -21,6 +19,7 @@ from app.domain.messages import AlertEvent
 from tests.api.helpers import free_port
 from tests.sinks.servers import Alertmanager
 from tests.stream.helpers import Msg, Producer, Spawn, TopicReader, event_bytes, keyed, make_topology, slo_def
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.kafka
 
@@ -42,16 +41,6 @@ def metric(port: int, name: str, labels: str) -> float:
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
     m = re.search(rf"^{name}\{{{labels}\}} (\S+)$", text, re.MULTILINE)
     return float(m[1]) if m else 0.0
-
-
-async def eventually(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out after {timeout}s waiting for {what}"
-        await asyncio.sleep(0.1)
 
 
 @pytest.mark.timeout(120)

@@ -32,6 +32,7 @@ from tests.stream.helpers import (
     wait_caught_up,
     write_events,
 )
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.kafka
 
@@ -46,13 +47,6 @@ def steady_events(slo_ids: list[str], n: int, now_s: float, seed: int) -> list[E
         bad = min(total, rng.choice((0, 0, 0, 1, 2, rng.randint(0, total // 10))))
         out.append(Ev(rng.choice(slo_ids), ts_ms * 1000, total - bad, total, ts_ms / 1000))
     return out
-
-
-async def wait_until(predicate: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out after {timeout}s waiting for {what}"
-        await asyncio.sleep(0.01)
 
 
 def check_final(topology: Topology, events: list[Ev], status_records: list[Any], events_path: Path) -> None:
@@ -94,7 +88,7 @@ def test_crash_and_restart_counts_exactly_once(bootstrap: str, spawn: Spawn, tmp
             TopicReader(bootstrap, topology.status) as status,
         ):
             producing, progress = produce_steadily(producer, topology.metrics, events, rate_per_s=1000)
-            await wait_until(lambda: progress.sent >= 1000, 30, "1000 events sent")
+            await eventually(lambda: progress.sent >= 1000, 30, "1000 events sent")
             first.kill()  # mid-stream: the producer keeps going
             committed = await committed_offsets(bootstrap, topology.name, metrics.tps)
             done_before = sum(max(0, c) for c in committed.values())
@@ -127,7 +121,7 @@ def test_two_workers_split_then_survivor_takes_over(bootstrap: str, spawn: Spawn
             last_a, last_b = a.assignments()[-1][1], b.assignments()[-1][1]
             return bool(last_a) and bool(last_b) and sorted(last_a + last_b) == all_partitions
 
-        await wait_until(split, 20, "the two workers to split the 8 partitions")
+        await eventually(split, 20, "the two workers to split the 8 partitions")
         print(f"split: a={a.assignments()[-1][1]} b={b.assignments()[-1][1]}")
 
         events = steady_events(slo_ids, 2400, time.time(), seed=2)
@@ -138,13 +132,13 @@ def test_two_workers_split_then_survivor_takes_over(bootstrap: str, spawn: Spawn
             TopicReader(bootstrap, topology.status) as status,
         ):
             producing, progress = produce_steadily(producer, topology.metrics, events, rate_per_s=600)
-            await wait_until(lambda: progress.sent >= 600, 30, "600 events sent")
+            await eventually(lambda: progress.sent >= 600, 30, "600 events sent")
             killed_at = b.kill()
 
             def took_over() -> bool:
                 return any(t >= killed_at - 0.01 and p == all_partitions for t, p in a.assignments())
 
-            await wait_until(took_over, 20, "the survivor to take all partitions")
+            await eventually(took_over, 20, "the survivor to take all partitions")
             line_at = next(t for t, p in a.assignments() if t >= killed_at - 0.01 and p == all_partitions)
             takeover_s = line_at - killed_at
             print(f"takeover: {takeover_s:.2f}s from SIGKILL to the survivor's 'assigned partitions' line")

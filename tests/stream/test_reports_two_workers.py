@@ -23,6 +23,7 @@ from tests.stream.helpers import US, Producer, event_bytes, keyed, make_topology
 from tests.stream.inprocess import running_worker
 from tests.stream.servers import RedisServer
 from tests.test_report_cli import run as run_report
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.kafka
 
@@ -70,13 +71,6 @@ def _counted(workers: list[Worker]) -> int:
     return n
 
 
-async def _until(predicate: Any, what: str, timeout: float = 30.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.01)
-
-
 async def _split(a: Worker, b: Worker) -> None:
     """Until the two workers share the partitions (both own some) and both are ready."""
 
@@ -91,13 +85,13 @@ async def _split(a: Worker, b: Worker) -> None:
             and owned_a | owned_b == set(range(PARTITIONS))
         )
 
-    await _until(split, "the partitions split between the two workers", 60)
+    await eventually(split, 60, "the partitions split between the two workers")
 
 
 async def _tick_both(workers: list[Worker], clock: ManualClock) -> None:
     ticks = [w.ticks for w in workers]
     await clock.advance(STEP_S)
-    await _until(lambda: all(w.ticks > t for w, t in zip(workers, ticks, strict=True)), "both timers")
+    await eventually(lambda: all(w.ticks > t for w, t in zip(workers, ticks, strict=True)), 30, "both timers")
 
 
 async def _get(worker: Worker, path: str) -> httpx.Response:
@@ -134,7 +128,7 @@ def test_with_the_read_model_either_worker_reports_every_slo_like_the_offline_co
                     events.extend(batch)
                     await producer.send(topology.metrics, keyed(batch))
                     expected = len(events) * 1000
-                    await _until(lambda expected=expected: _counted([a, b]) == expected, "the events counted")
+                    await eventually(lambda expected=expected: _counted([a, b]) == expected, 30, "the events counted")
                     await _tick_both([a, b], clock)
             # a second past the last whole minute: a timer leaves the minute ending exactly at
             # its clock open (an event stamped on it may still come), so close it as time passes
@@ -143,8 +137,9 @@ def test_with_the_read_model_either_worker_reports_every_slo_like_the_offline_co
                 await w.tick(clock.now_us())
             for w in (a, b):
                 assert w.read_model is not None
-            await _until(
+            await eventually(
                 lambda: a.read_model.unconfirmed_keys() == 0 and b.read_model.unconfirmed_keys() == 0,  # type: ignore[union-attr]
+                30,
                 "the read model written",
             )
             from_a = await _get(a, "/api/v1/reports?period=2026-11")
@@ -180,7 +175,7 @@ def test_without_a_read_model_a_worker_lists_the_slos_it_does_not_own(bootstrap:
         async with _two_workers(bootstrap, topology, clock, None) as (a, _b):
             async with Producer(bootstrap) as producer:
                 await producer.send(topology.metrics, keyed(_step_events(0)))
-            await _until(lambda: _counted([a, _b]) == 15 * 1000, "the events counted")
+            await eventually(lambda: _counted([a, _b]) == 15 * 1000, 30, "the events counted")
             response = await _get(a, "/api/v1/reports?period=2026-11")
             assert response.status_code == 200, response.text
             return response.json(), set(a.stores)
