@@ -33,9 +33,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
 
 from app.stream.broker import TansuBroker, free_port
+from app.stream.long_poll import LongPollConsumer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -65,7 +66,7 @@ async def measure(
 ) -> tuple[list[float], list[float]]:
     to_kafka, to_am = [], []
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=5)
+    consumer = LongPollConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=5)
     await producer.start()
     await consumer.start()
     try:

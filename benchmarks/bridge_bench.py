@@ -40,7 +40,7 @@ from typing import Any
 
 import aiohttp
 import yaml
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from prometheus_client import CollectorRegistry, Counter, start_http_server
 
 from app.bridge.remote_write import compress, decode_write_request, encode_write_request
@@ -49,6 +49,7 @@ from app.core.promql import parse_sli_query
 from app.core.sli_ingest import SliIngest
 from app.stream.broker import NoidaBroker, free_port
 from app.stream.kafka_io import ensure_topics
+from app.stream.long_poll import LongPollConsumer
 from app.topology import load_topology
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -251,7 +252,7 @@ def sloth_rules(target: float) -> dict[str, Any]:
 async def detect_all(
     traffic: Traffic, bootstrap: str, alerts_topic: str, prom_url: str, warmup_s: float, scrape_s: float
 ) -> list[tuple[str, float, float]]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=10)
+    consumer = LongPollConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=10)
     await consumer.start()
     out = []
     try:

@@ -52,6 +52,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app.stream.broker import BROKER_KINDS, EmbeddedBroker, embedded_broker, rss_bytes  # noqa: E402
+from app.stream.long_poll import LongPollConsumer  # noqa: E402
 
 CLK = os.sysconf("SC_CLK_TCK")
 MIB = 1024 * 1024
@@ -177,7 +178,7 @@ async def measure(kind: str, args: argparse.Namespace, workdir: Path) -> Run:
     with broker:
         await create_topic(broker.bootstrap, topic, args.partitions, configs)
         producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, linger_ms=args.linger_ms, acks=1)
-        consumer = AIOKafkaConsumer(
+        consumer = LongPollConsumer(
             bootstrap_servers=broker.bootstrap,
             enable_auto_commit=False,
             auto_offset_reset="earliest",

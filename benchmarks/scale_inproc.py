@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import stream_bench as sb
 import yaml
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
 from app.core.report_book import ACTIVITY, EDGES, WORST, is_period_start
 from app.core.ring import LAYOUT
@@ -47,6 +47,7 @@ from app.core.units import SloUnits
 from app.domain.events import SliEvent, TimestampCache, decode_event
 from app.domain.views import objective_of
 from app.stream.kafka_io import read_to_end
+from app.stream.long_poll import LongPollConsumer
 from app.stream.metrics import WorkerMetrics
 from app.topology import load_topology, parse_topology
 
@@ -224,7 +225,7 @@ async def partition_recovery(
     """What a worker does for one assigned partition, in this process: read the
     changelog partition to its end (read_to_end, as Worker.recover), then rebuild its
     units (SloUnits.recover), timed apart; the rebuild again under cProfile."""
-    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=5)
+    reader = LongPollConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=5)
     await reader.start()
     try:
         t0 = time.perf_counter()

@@ -112,6 +112,7 @@ from app.core.budget import BudgetRatio
 from app.domain.enums import TimePeriod
 from app.stream.broker import BROKER_KINDS, EmbeddedBroker, TansuBroker, embedded_broker
 from app.stream.kafka_io import ensure_topics
+from app.stream.long_poll import LongPollConsumer
 from app.stream.settings import WorkerSettings
 from app.stream.trim import trim_consumed
 from app.topology import parse_topology
@@ -425,7 +426,7 @@ def parse_ts_us(text: str) -> int:
 
 
 def status_consumer(bootstrap: str, topic: str, fetch_wait_ms: int) -> AIOKafkaConsumer:
-    return AIOKafkaConsumer(
+    return LongPollConsumer(
         bootstrap_servers=bootstrap,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
@@ -735,7 +736,7 @@ async def prefill(bootstrap: str, topic: str, ids: list[str], tracker: Tracker, 
 
 async def committed_total(bootstrap: str, group: str, topic: str) -> int | None:
     """Sum of the group's committed offsets on `topic` (read after the worker left the group)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    consumer = LongPollConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
     await consumer.start()
     try:
         offsets = [await consumer.committed(TopicPartition(topic, p)) for p in range(PARTITIONS)]

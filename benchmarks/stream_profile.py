@@ -40,7 +40,7 @@ import msgspec
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import stream_bench as sb
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
 
 from app.clock import SystemClock
 from app.compose import build_worker
@@ -50,6 +50,7 @@ from app.domain.events import TimestampCache, decode_event
 from app.domain.views import objective_of, status_event
 from app.stream.broker import DEFAULT_BROKER, embedded_broker
 from app.stream.kafka_io import ensure_topics
+from app.stream.long_poll import LongPollConsumer
 from app.stream.settings import WorkerSettings
 
 _encode = msgspec.json.Encoder().encode
@@ -149,7 +150,7 @@ async def micro_kafka(bootstrap: str) -> dict[str, float]:
         t_all = time.perf_counter() - t0
     out["producer.send() enqueue only, per record (600 B, keyed)"] = t_enqueue / 20_000 * 1e6
     out["producer: enqueue + delivery of 20k records, per record (wall)"] = t_all / 20_000 * 1e6
-    consumer = AIOKafkaConsumer(
+    consumer = LongPollConsumer(
         bootstrap_servers=bootstrap, group_id="micro", enable_auto_commit=False, fetch_max_wait_ms=5
     )
     await consumer.start()

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
 from app.domain.enums import AlertState
@@ -23,6 +23,7 @@ from app.domain.messages import AlertEvent
 from app.errors import DeliveryFailed
 from app.sinks.alertmanager import AlertmanagerClient, AlertsRejected, am_alert, parse_alert_event
 from app.stream.kafka_io import read_to_end
+from app.stream.long_poll import LongPollConsumer
 from app.stream.metrics import WorkerMetrics
 from app.topology import AlertmanagerSink
 
@@ -97,7 +98,7 @@ class AlertmanagerForwarding:
         new = sorted(self._unbuilt, key=lambda tp: tp.partition)
         if not new:
             return
-        reader = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, fetch_max_wait_ms=5)
+        reader = LongPollConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, fetch_max_wait_ms=5)
         try:
             await reader.start()
             records = await read_to_end(reader, new)

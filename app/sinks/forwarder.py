@@ -17,12 +17,12 @@ import logging
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import CommitFailedError, KafkaError
 
 from app.errors import DeliveryFailed
 from app.sinks.backoff import Backoff
 from app.stream.kafka_io import OnPartitions, RebalanceHooks
+from app.stream.long_poll import LongPollConsumer
 from app.stream.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ class Forwarder:
         self.failures = metrics.sink_failures.labels(sink)
         self.up = metrics.sink_up.labels(sink)
         self.listener = RebalanceHooks(on_revoke, on_assign)
-        self.consumer = AIOKafkaConsumer(
+        self.consumer = LongPollConsumer(
             bootstrap_servers=bootstrap,
             group_id=group_id,
             client_id=client_id,

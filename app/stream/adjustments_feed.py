@@ -14,13 +14,14 @@ import json
 import logging
 from collections.abc import Callable
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
 
 from app.core.adjustments import Adjustment
 from app.definitions import parse_adjustment
 from app.domain.adjustments import AdjustmentDefinition
 from app.errors import InvalidDefinition
 from app.stream.kafka_io import read_to_end
+from app.stream.long_poll import LongPollConsumer
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ class AdjustmentsFeed:
         self.applied_offset = -1  # offset of the last record applied (writers wait for theirs)
         self._core: list[Adjustment] | None = None
         self.on_change: Callable[[], None] = _ignore  # the worker rebuilds its objectives
-        self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100)
+        self.consumer = LongPollConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100)
         self._task: asyncio.Task[None] | None = None
 
     def core(self) -> list[Adjustment]:

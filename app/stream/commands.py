@@ -13,9 +13,9 @@ from collections.abc import Awaitable
 from typing import Any, TextIO
 
 import msgspec
-from aiokafka import AIOKafkaConsumer
 
 from app.domain.messages import OUTPUT_DECODER, AlertEvent, StatusEvent
+from app.stream.long_poll import LongPollConsumer
 
 log = logging.getLogger("app")
 FAST_SESSION_TIMEOUT_MS, FAST_HEARTBEAT_INTERVAL_MS = 2000, 200  # fast failover, where the broker allows it
@@ -126,7 +126,7 @@ class LineOutput:
 
 
 async def tail_status(bootstrap: str, topics: list[str], from_beginning: bool, as_json: bool, out: TextIO) -> int:
-    consumer = AIOKafkaConsumer(
+    consumer = LongPollConsumer(
         *topics,
         bootstrap_servers=bootstrap,
         enable_auto_commit=False,

@@ -12,12 +12,13 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
 
 from app.definitions import parse_slo
 from app.domain.models import SLO
 from app.errors import InvalidDefinition
 from app.stream.kafka_io import read_to_end
+from app.stream.long_poll import LongPollConsumer
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ class DefinitionsFeed:
         # Offset of the last record applied: a writer waits for its own record's offset,
         # whatever other writers of the same SLO did meanwhile.
         self.applied_offset = -1
-        self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100)
+        self.consumer = LongPollConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100)
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:

@@ -16,11 +16,12 @@ from collections.abc import Callable
 from typing import Literal
 
 import msgspec
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
 from app.domain.messages import OUTPUT_DECODER, AlertEvent, StatusEvent
 from app.stream.kafka_io import true_end_offsets
+from app.stream.long_poll import LongPollConsumer
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ class EventsTail:
         self.on_record, self.on_start = on_record, on_start
         # A short fetch wait: this consumer's record reach the page within a second on Tansu,
         # which waits the full fetch_max_wait_ms even when data is there.
-        self.consumer = AIOKafkaConsumer(
+        self.consumer = LongPollConsumer(
             bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100, client_id="events-tail"
         )
         self.undecodable = 0

@@ -19,6 +19,7 @@ from aiokafka.partitioner import murmur2
 
 from app.errors import SettingRefused, SloEngineError, TopicConflict, Unavailable
 from app.stream.broker import TopicConfigs
+from app.stream.long_poll import LongPollConsumer
 from app.stream.settings import WorkerSettings
 from app.topology import Topology
 
@@ -294,7 +295,7 @@ def worker_clients(
         max_batch_size=256 * 1024,
         client_id=settings.worker_id,
     )
-    consumer = AIOKafkaConsumer(
+    consumer = LongPollConsumer(
         bootstrap_servers=bootstrap,
         group_id=group_id,
         client_id=settings.worker_id,
@@ -308,7 +309,7 @@ def worker_clients(
     )
     # The reader idles paused between recoveries. A short fetch wait: its ListOffsets
     # requests queue behind the fetch in flight.
-    reader = AIOKafkaConsumer(
+    reader = LongPollConsumer(
         bootstrap_servers=bootstrap,
         enable_auto_commit=False,
         fetch_max_wait_ms=settings.fetch_max_wait_ms,

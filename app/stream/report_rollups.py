@@ -30,11 +30,12 @@ from collections import defaultdict
 from typing import Any
 
 import msgspec
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
 from app.core.reports import ReportStatus, SloRow, rollup
 from app.domain.messages import REPORTS_DECODER, ReportRollupEvent, SloReportEvent
 from app.stream.kafka_io import true_end_offsets
+from app.stream.long_poll import LongPollConsumer
 from app.stream.report_publisher import Worker
 
 log = logging.getLogger(__name__)
@@ -112,8 +113,8 @@ def ready_rollups(
 class RollupAggregator:
     def __init__(self, bootstrap: str, topic: str) -> None:
         self.topic = topic
-        self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100)
-        self.prober = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100)
+        self.consumer = LongPollConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100)
+        self.prober = LongPollConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100)
         self.rows: dict[str, dict[str, SloReportEvent]] = {}  # period -> slo_id -> its latest report event
         self.published: set[str] = set()  # rollup event ids on the topic
         self.positions: dict[TopicPartition, int] = {}  # next offset to read
