@@ -1,7 +1,8 @@
 """Fixtures of the integration tests (tests/stream, tests/api).
 
-One embedded Tansu broker (memory storage) serves the whole session: `broker` /
-`bootstrap`. Tansu is the broker for every test with several workers (failover,
+One embedded Tansu broker (memory storage) serves each test module: `broker` /
+`bootstrap` (Tansu keeps every record batch and its fetch cost grows with them: a
+session-wide one made the last modules several times slower; it starts in ~20 ms). Tansu is the broker for every test with several workers (failover,
 rebalances): noida-db, the embedded default, never finishes the rebalance of a
 consumer joining a group whose members are running (README, "The embedded
 broker"). Single-worker tests of the default path run on the session's noida-db
@@ -22,7 +23,7 @@ from app.stream.broker import EmbeddedBroker, NoidaBroker, TansuBroker
 from tests.stream.helpers import Spawn, WorkerPool
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
     log_path = tmp_path_factory.mktemp("broker") / "tansu.log"
     embedded = TansuBroker(log_path=log_path).start()  # binds 127.0.0.1 only

@@ -35,6 +35,13 @@ from tests.stream.inprocess import advance_and_tick, running_worker
 
 pytestmark = pytest.mark.kafka
 
+
+@pytest.fixture
+def bootstrap(noida_bootstrap: str) -> str:
+    """One worker at a time (restarts with a clean leave): the embedded default broker, whose
+    fetches do not slow down with what it holds, as Tansu's do."""
+    return noida_bootstrap
+
 BUDGET_RULES = ["budget-50", "budget-80", "budget-100"]
 
 

@@ -22,6 +22,13 @@ from tests.test_report_cli import run as run_report
 
 pytestmark = pytest.mark.kafka
 
+
+@pytest.fixture
+def bootstrap(noida_bootstrap: str) -> str:
+    """One worker at a time (restarts with a clean leave): the embedded default broker, whose
+    fetches do not slow down with what it holds, as Tansu's do."""
+    return noida_bootstrap
+
 STEP_S = 300
 START_S = int(datetime(2026, 11, 30, 22, tzinfo=UTC).timestamp())  # two hours before December
 SLOS = [
