@@ -2,11 +2,13 @@
 
 One embedded Tansu broker (memory storage) serves each test module: `broker` /
 `bootstrap` (Tansu keeps every record batch and its fetch cost grows with them: a
-session-wide one made the last modules several times slower; it starts in ~20 ms). Tansu is the broker for every test with several workers (failover,
-rebalances): noida-db, the embedded default, never finishes the rebalance of a
-consumer joining a group whose members are running (README, "The embedded
-broker"). Single-worker tests of the default path run on the session's noida-db
-broker: `noida_broker` / `noida_bootstrap`. Every test builds its own topology
+session-wide one made the last modules several times slower; it starts in ~20 ms).
+Tansu is the broker for every test with several workers (failover, rebalances):
+noida-db, the embedded default, never finishes the rebalance of a consumer joining
+a group whose members are running (README, "The embedded broker"). Single-worker
+tests run on the session's noida-db broker where they can: `noida_broker` /
+`noida_bootstrap` (not those that SIGKILL a worker and start another: noida-db
+never assigns the replacement while the dead member's session is open). Every test builds its own topology
 (unique topic names and consumer group), so tests never see each other's
 records. Workers are real `python -m app run` subprocesses, always killed at
 teardown.
